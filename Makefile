@@ -1,0 +1,39 @@
+# `make demo` and `make test` work on a fresh machine: each creates .venv and installs (idempotently).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SHARED ?= ../shared
+DC_NET := $(SHARED)/fixtures/squeezenet/compressed_SqueezeNet.net
+# Keep TF quiet and deterministic-ish on the 2-core CI box.
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONHASHSEED ?= 0
+
+.PHONY: install demo test test-slow test-all clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The demo classifies real photos with the Deep Compression SqueezeNet 1.0. It uses weights="imagenet" (download,
+# hash-checked) unless the public .net file is available locally (shared fixtures), which needs no network.
+demo: install
+	@if [ -f "$(DC_NET)" ]; then $(BIN)/keras-archs demo --weights "$(DC_NET)"; \
+	else $(BIN)/keras-archs demo; fi
+
+# pytest exit code 5 (no tests collected) fails here like any non-zero code.
+test: install
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow -q
+
+test-all: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,147 @@
+"""The ``keras-archs`` console script.
+
+Commands: ``list`` (registered models), ``info NAME`` (one model's facts and weight files), ``demo`` (classify real
+photos with the ImageNet SqueezeNet 1.0 from its Deep Compression weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import Sequence
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from keras_archs import registry
+
+    pretrained = args.pretrained if args.pretrained is not None else False
+    names = registry.list_models(args.pattern, pretrained=pretrained)
+    rows = []
+    for name in names:
+        spec = registry.get_spec(name)
+        rows.append([name, spec.family, f"{spec.params:,}", f"{spec.default_size}", ", ".join(spec.weight_tags) or "-"])
+    print(_table(rows, ["model", "family", "params", "input", "weights"]))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from keras_archs import registry
+
+    spec = registry.get_spec(args.name)
+    print(f"{spec.name}  (family: {spec.family})")
+    if spec.aliases:
+        print(f"aliases:        {', '.join(spec.aliases)}")
+    print(f"paper:          {spec.paper}")
+    print(f"params:         {spec.params:,} (count_params() with top, 1000 classes)")
+    print(f"input size:     {spec.default_size}x{spec.default_size} default, {spec.min_size} minimum")
+    print(f"preprocessing:  {spec.preprocessing}")
+    if spec.build_kwargs:
+        print(f"built with:     {', '.join(f'{k}={v!r}' for k, v in spec.build_kwargs.items())}")
+    if not spec.weights:
+        print("weights:        none published (weights=None, or a path)")
+    for entry in spec.weights:
+        variant = "".join(f", {k}={v}" for k, v in entry.variant)
+        print(f"weights:        {entry.tag!r}, include_top={entry.include_top}{variant}")
+        print(f"  file:         {entry.fname}")
+        print(f"  url:          {entry.url}")
+        print(f"  hash:         {entry.file_hash or 'none published (HDF5 structure checked instead)'}")
+        if entry.source:
+            print(f"  source:       {entry.source}" + (f" ({entry.license})" if entry.license else ""))
+    return 0
+
+
+def _demo_images(paths: Sequence[str]) -> list[tuple[str, object]]:
+    import numpy as np
+
+    if paths:
+        import keras
+
+        return [(os.path.basename(p), np.asarray(keras.utils.load_img(p), np.float32)) for p in paths]
+    try:
+        import skimage.data
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise SystemExit(
+            "keras-archs demo: no --image given and scikit-image (sample photos) is not installed; "
+            "pip install 'keras_archs[test]' or pass --image PATH."
+        ) from error
+    return [(name, getattr(skimage.data, name)().astype(np.float32)) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+
+
+def _center_square(image, size: int):
+    import numpy as np
+    from keras import ops
+
+    height, width = image.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    crop = image[top : top + side, left : left + side, :3]
+    return np.asarray(ops.image.resize(crop[None], (size, size), antialias=True))[0]
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from keras_archs.applications import squeezenet
+
+    started = time.perf_counter()
+    model = squeezenet.SqueezeNet(weights=args.weights)
+    loaded = time.perf_counter() - started
+    print(f"SqueezeNet 1.0 with Deep Compression ImageNet weights ({args.weights}): "
+          f"{model.count_params():,} params, built and decoded in {loaded:.2f} s")
+    images = _demo_images(args.image)
+    batch = np.stack([_center_square(image, squeezenet.DEFAULT_SIZE) for _, image in images])
+    started = time.perf_counter()
+    probabilities = model.predict(squeezenet.preprocess_input(batch), verbose=0)
+    elapsed = time.perf_counter() - started
+    rows = []
+    for (name, _), top5 in zip(images, squeezenet.decode_predictions(probabilities, top=5)):
+        rows.append([name, *(f"{label} {score:.2f}" for _, label, score in top5[:3])])
+    print(_table(rows, ["photo", "top-1", "top-2", "top-3"]))
+    print(f"{len(images)} photos classified in {elapsed:.2f} s on CPU")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="keras-archs", description="Classic CNN architectures for Keras 3.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    listing = commands.add_parser("list", help="list registered models")
+    listing.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'resnet*'")
+    listing.add_argument(
+        "--pretrained", nargs="?", const=True, default=None, metavar="TAG",
+        help="only models with weights (optionally with this tag)",
+    )
+    listing.set_defaults(run=_cmd_list)
+
+    info = commands.add_parser("info", help="show one model's facts and weight files")
+    info.add_argument("name")
+    info.set_defaults(run=_cmd_info)
+
+    demo = commands.add_parser("demo", help="classify real photos with ImageNet SqueezeNet 1.0")
+    demo.add_argument("--weights", default="imagenet", help="'imagenet' (download, hash-checked) or a .net path")
+    demo.add_argument("--image", action="append", default=[], help="photo to classify (repeatable)")
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (ValueError, TypeError, OSError) as error:
+        print(f"keras-archs {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

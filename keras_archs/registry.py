@@ -1,0 +1,191 @@
+"""The model registry: every architecture and every weight file as data.
+
+Each family module registers its models here at import time (``keras_archs.applications`` imports them all). The CLI,
+``list_models``/``get_model``, the docs tables and the parametrised test-suite all read this one table, so adding a model
+means one builder plus one :class:`ModelSpec` row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from typing import Any, Callable, Mapping
+
+__all__ = [
+    "WeightEntry",
+    "ModelSpec",
+    "register",
+    "get_spec",
+    "list_models",
+    "get_model",
+    "all_specs",
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class WeightEntry:
+    """One downloadable (or shipped) weights file.
+
+    Attributes:
+        tag: The value of ``weights=`` that selects it ("imagenet", or a project tag such as "fashion_mnist").
+        include_top: Whether the file holds the classifier.
+        fname: File name in the Keras cache (``~/.keras/models``).
+        url: Download URL (``file://`` works too); None for files shipped inside the package.
+        file_hash: md5 (32 hex digits) or sha256 (64) of the file; None where upstream publishes none, in which case
+            only the file's structure is checked (see ``keras_archs.weights``).
+        loader: How the file maps onto the model: "h5_by_order" (legacy Keras h5, layer order), "weights_h5"
+            (Keras 3 ``.weights.h5``), "deep_compression_net" (Han et al.'s ``.net``), "keras_model" (a whole
+            ``.keras`` model, returned as is).
+        classes: Number of classes of the classifier in the file (when ``include_top``).
+        variant: Constructor arguments this file needs, e.g. ``(("alpha", 1.0), ("rows", 224))`` for MobileNet.
+        source: Where the file comes from (repository, release), for the docs and ``keras-archs info``.
+        license: Licence of the weights.
+    """
+
+    tag: str
+    include_top: bool
+    fname: str
+    url: str | None
+    file_hash: str | None
+    loader: str = "h5_by_order"
+    classes: int = 1000
+    variant: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+    license: str = ""
+
+    def matches(self, tag: str, include_top: bool, variant: Mapping[str, Any]) -> bool:
+        if self.tag != tag or self.include_top != include_top:
+            return False
+        return all(variant.get(key) == value for key, value in self.variant)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """A registered architecture.
+
+    Attributes:
+        name: Registry name, also the public constructor name (``"ResNet50"``).
+        family: Module under ``keras_archs.applications`` that builds it.
+        builder: The public constructor.
+        default_size: Default square input size (pixels).
+        min_size: Smallest input size accepted.
+        preprocessing: ``preprocess_input`` mode ("caffe", "tf", "torch", or "squeezenet_caffe").
+        paper: Citation of the architecture.
+        params: ``count_params()`` of the default model with top and 1000 classes (BN moving statistics included).
+        weights: Every weight file for this model.
+        build_kwargs: Arguments the builder gets when built from the registry (e.g. ``{"version": "1.1"}``).
+        aliases: Other names ``get_model`` accepts.
+    """
+
+    name: str
+    family: str
+    builder: Callable[..., Any]
+    default_size: int
+    min_size: int
+    preprocessing: str
+    paper: str
+    params: int
+    weights: tuple[WeightEntry, ...] = ()
+    build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def weight_tags(self) -> tuple[str, ...]:
+        """Distinct ``weights=`` tags available for this model, in registration order."""
+        return tuple(dict.fromkeys(entry.tag for entry in self.weights))
+
+    def find_weights(self, tag: str, include_top: bool, **variant: Any) -> WeightEntry | None:
+        """The weight entry for ``tag`` / ``include_top`` / variant arguments, or None."""
+        for entry in self.weights:
+            if entry.matches(tag, include_top, variant):
+                return entry
+        return None
+
+    def build(self, **kwargs: Any) -> Any:
+        """Calls the builder with the registry's ``build_kwargs`` overridden by ``kwargs``."""
+        return self.builder(**{**dict(self.build_kwargs), **kwargs})
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_ALIASES: dict[str, str] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    """Adds ``spec`` to the registry; names and aliases are case-insensitive and must be unique."""
+    for key in (spec.name, *spec.aliases):
+        lowered = key.lower()
+        if lowered in _ALIASES and _ALIASES[lowered] != spec.name:
+            raise ValueError(f"Model name {key!r} is already registered for {_ALIASES[lowered]!r}.")
+        _ALIASES[lowered] = spec.name
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def _ensure_loaded() -> None:
+    # Families register on import; importing here keeps `registry` usable on its own.
+    import keras_archs.applications  # noqa: F401
+
+
+def all_specs() -> list[ModelSpec]:
+    """Every registered model, in registration order."""
+    _ensure_loaded()
+    return list(_REGISTRY.values())
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` registered under ``name`` (or an alias), case-insensitive.
+
+    Raises:
+        TypeError: If ``name`` is not a string.
+        ValueError: If no model has that name; the message lists the registered names.
+    """
+    _ensure_loaded()
+    if not isinstance(name, str):
+        raise TypeError(f"Model name must be a string. Received: name={name!r} of type {type(name).__name__}")
+    key = _ALIASES.get(name.lower())
+    if key is None:
+        raise ValueError(
+            f"Unknown model name {name!r}. Registered models: {', '.join(sorted(_REGISTRY))}"
+            f" (aliases: {', '.join(sorted(a for s in _REGISTRY.values() for a in s.aliases)) or 'none'})."
+        )
+    return _REGISTRY[key]
+
+
+def list_models(pattern: str | None = None, pretrained: bool | str = False) -> list[str]:
+    """Registered model names, optionally filtered.
+
+    Args:
+        pattern: Shell-style wildcard matched case-insensitively against names (``"resnet*"``).
+        pretrained: ``True`` keeps models with any downloadable/shipped weights; a string keeps models with that tag.
+
+    Returns:
+        Sorted list of names.
+
+    Example:
+        >>> import keras_archs
+        >>> keras_archs.list_models("resnet1*")
+        ['ResNet101', 'ResNet101V2', 'ResNet152', 'ResNet152V2']
+    """
+    _ensure_loaded()
+    names = []
+    for spec in _REGISTRY.values():
+        if pattern is not None and not fnmatch.fnmatch(spec.name.lower(), pattern.lower()):
+            continue
+        if pretrained is True and not spec.weights:
+            continue
+        if isinstance(pretrained, str) and pretrained not in spec.weight_tags:
+            continue
+        names.append(spec.name)
+    return sorted(names)
+
+
+def get_model(name: str, **kwargs: Any) -> Any:
+    """Builds the registered model ``name`` with ``kwargs`` passed to its constructor.
+
+    Example:
+        >>> import keras_archs
+        >>> model = keras_archs.get_model("SqueezeNet1_1", weights=None, input_shape=(64, 64, 3), include_top=False)
+        >>> model.output_shape
+        (None, 3, 3, 512)
+    """
+    return get_spec(name).build(**kwargs)

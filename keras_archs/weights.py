@@ -1,0 +1,371 @@
+"""Resolving ``weights=`` and loading weight files into models.
+
+``weights`` is ``None`` | ``"imagenet"`` | a project tag | a path. Downloads go through ``keras.utils.get_file``, wrapped
+so that nothing unverified is ever used or left behind:
+
+* the cache directory is created (keras would silently fall back to ``/tmp/.keras`` when it is missing or read-only);
+* a cached file is hash-checked before use; a bad one is deleted and downloaded again;
+* the download goes to a temporary name in the cache and is renamed into place only after its hash matched, so an
+  interrupted or truncated download never sits in the cache under the real name;
+* failures raise :class:`WeightsDownloadError` / :class:`WeightsHashMismatchError`, naming the file, the URL, the
+  expected hash and how to fix it.
+
+Upstream publishes no hash for keras' MobileNet files: for those (``file_hash=None``) we check what can be checked —
+that the file is a readable HDF5 weights file with the ``layer_names`` index keras writes — and the strict order-based
+loader then rejects any file whose layers or shapes do not match the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import pathlib
+import warnings
+import zipfile
+from typing import Any, Mapping
+
+import numpy as np
+
+from keras_archs.registry import ModelSpec, WeightEntry
+
+__all__ = [
+    "WeightsFileError",
+    "WeightsHashMismatchError",
+    "WeightsDownloadError",
+    "cache_root",
+    "fetch",
+    "file_hash",
+    "load_into",
+    "load_deep_compression_net",
+    "read_deep_compression_net",
+]
+
+
+class WeightsFileError(ValueError):
+    """A weights file is unreadable, malformed, or does not fit the model."""
+
+
+class WeightsHashMismatchError(WeightsFileError):
+    """A downloaded or cached weights file does not have the pinned hash (it was deleted)."""
+
+
+class WeightsDownloadError(OSError):
+    """A weights file could not be downloaded (offline, URL gone, ...)."""
+
+
+_CHUNK = 1 << 20
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
+    """The Keras cache root: ``cache_dir``, else ``$KERAS_HOME``, else ``~/.keras`` (keras' own rule)."""
+    if cache_dir is None:
+        cache_dir = os.environ.get("KERAS_HOME") or os.path.join("~", ".keras")
+    return pathlib.Path(os.path.expanduser(os.fspath(cache_dir)))
+
+
+def _algorithm_for(expected_hash: str) -> str:
+    # keras' convention: 64 hex digits = sha256, otherwise md5.
+    return "sha256" if len(expected_hash) == 64 else "md5"
+
+
+def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """Hex digest of a file, read in 1 MiB chunks."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_hdf5_weights(path: pathlib.Path) -> str | None:
+    """Why ``path`` is not a usable Keras h5 weights file, or None if it looks like one."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            group = handle["model_weights"] if "model_weights" in handle else handle
+            names = group.attrs.get("layer_names")
+            if names is None or len(names) == 0:
+                return "it is HDF5 but has no `layer_names` index (not a Keras weights file)"
+    except (OSError, KeyError) as error:
+        return f"it is not a readable HDF5 file ({error})"
+    return None
+
+
+def _problem_with(path: pathlib.Path, entry: WeightEntry) -> str | None:
+    """Why the file at ``path`` must not be used for ``entry``, or None when it checks out."""
+    if entry.file_hash is not None:
+        algorithm = _algorithm_for(entry.file_hash)
+        actual = file_hash(path, algorithm)
+        if actual != entry.file_hash.lower():
+            return f"its {algorithm} is {actual}, expected {entry.file_hash}"
+        return None
+    if path.stat().st_size == 0:
+        return "it is empty"
+    if entry.loader == "h5_by_order":
+        return _check_hdf5_weights(path)
+    return None
+
+
+def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_subdir: str = "models") -> pathlib.Path:
+    """Returns the local path of ``entry``'s file, downloading and verifying it if needed.
+
+    Args:
+        entry: The weight entry (URL, file name, pinned hash).
+        cache_dir: Cache root; defaults to ``$KERAS_HOME`` or ``~/.keras`` like keras.
+        cache_subdir: Sub-directory of the cache root (keras uses "models" for weights).
+
+    Returns:
+        Path of the verified file in the cache.
+
+    Raises:
+        WeightsDownloadError: The file is not cached and could not be downloaded.
+        WeightsHashMismatchError: The downloaded file has the wrong hash (it is deleted).
+    """
+    import keras
+
+    directory = cache_root(cache_dir) / cache_subdir
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / entry.fname
+    fix = (
+        f"Download {entry.url} yourself and place it at {target}"
+        + (f" (expected hash {entry.file_hash})" if entry.file_hash else "")
+        + ", or pass weights=<path to the file>."
+    )
+    if target.exists():
+        problem = _problem_with(target, entry)
+        if problem is None:
+            return target
+        target.unlink()  # a bad cached copy is never used; fall through to a fresh download
+    if entry.url is None:
+        raise WeightsDownloadError(f"Weights file {entry.fname} is not shipped with this installation. {fix}")
+
+    partial_name = f".{entry.fname}.{os.getpid()}.partial"
+    partial = directory / partial_name
+    try:
+        keras.utils.get_file(
+            partial_name, entry.url, cache_dir=str(cache_root(cache_dir)), cache_subdir=cache_subdir, force_download=True
+        )
+    except BaseException as error:  # keras raises a bare Exception offline; KeyboardInterrupt must clean up too
+        partial.unlink(missing_ok=True)
+        if isinstance(error, Exception):
+            raise WeightsDownloadError(f"Could not download weights file {entry.fname} from {entry.url}: {error}. {fix}") from error
+        raise
+    problem = _problem_with(partial, entry)
+    if problem is not None:
+        partial.unlink(missing_ok=True)
+        raise WeightsHashMismatchError(
+            f"Downloaded weights file {entry.fname} from {entry.url} is corrupt or truncated: {problem}. "
+            f"It was deleted. {fix}"
+        )
+    os.replace(partial, target)
+    return target
+
+
+def _loader_for_path(path: pathlib.Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".weights.h5"):
+        return "weights_h5"
+    if name.endswith(".keras"):
+        return "keras_archive"
+    if name.endswith((".h5", ".hdf5")):
+        return "h5_by_order"
+    if name.endswith(".net"):
+        return "deep_compression_net"
+    raise WeightsFileError(
+        f"Cannot tell the format of weights file {str(path)!r} from its name. Accepted: .weights.h5 (Keras 3), "
+        ".h5/.hdf5 (legacy Keras, loaded by layer order), .keras (a saved model whose weights fit), "
+        ".net (Deep Compression SqueezeNet 1.0)."
+    )
+
+
+def load_into(
+    model: Any,
+    weights: Any,
+    *,
+    spec: ModelSpec,
+    include_top: bool,
+    variant: Mapping[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> None:
+    """Loads ``weights`` (None, "imagenet", a project tag, or a path) into ``model`` in place.
+
+    Raises:
+        ValueError: ``weights`` names a tag this configuration has no file for (the message lists what exists).
+        WeightsFileError: The file does not fit the model (layer count, shapes, format).
+        WeightsDownloadError, WeightsHashMismatchError: See :func:`fetch`.
+    """
+    if weights is None:
+        return
+    if isinstance(weights, str) and not os.path.exists(weights) and weights in {"imagenet", *spec.weight_tags}:
+        entry = spec.find_weights(weights, include_top, **dict(variant or {}))
+        if entry is None:
+            available = [
+                f"include_top={e.include_top}" + "".join(f", {k}={v}" for k, v in e.variant)
+                for e in spec.weights
+                if e.tag == weights
+            ]
+            raise ValueError(
+                f"No {weights!r} weights are published for {spec.name} with include_top={include_top}"
+                + "".join(f", {k}={v}" for k, v in (variant or {}).items())
+                + (f". Available: {'; '.join(available)}." if available else ".")
+            )
+        path = fetch(entry, cache_dir=cache_dir)
+        _load_file(model, path, entry.loader)
+        return
+    path = pathlib.Path(os.fspath(weights))
+    _load_file(model, path, _loader_for_path(path))
+
+
+def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
+    """Loads ``path`` with ``loader``; on any failure the model keeps the values it had (nothing half-loaded)."""
+    snapshot = [variable.numpy() for variable in model.weights]
+    try:
+        if loader == "deep_compression_net":
+            load_deep_compression_net(model, path)
+            return
+        if loader == "h5_by_order":
+            problem = _check_hdf5_weights(path)
+            if problem is not None:
+                raise WeightsFileError(f"Weights file {str(path)!r} cannot be loaded: {problem}.")
+        if loader in ("weights_h5", "keras_archive"):
+            stored = _count_keras3_variables(path, loader)
+            if stored != len(model.weights):
+                raise WeightsFileError(
+                    f"Weights file {str(path)!r} does not fit model {model.name!r}: it stores {stored} variables, "
+                    f"the model has {len(model.weights)}."
+                )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                model.load_weights(str(path))
+            except (ValueError, KeyError, OSError) as error:
+                raise WeightsFileError(f"Weights file {str(path)!r} does not fit model {model.name!r}: {error}") from error
+        skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+        for warning in caught:
+            if str(warning.message) not in skipped:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        if skipped:
+            # Keras 3 only warns when parts of a model find nothing in the file; a partial load is an error here.
+            raise WeightsFileError(f"Weights file {str(path)!r} left parts of {model.name!r} unloaded: {skipped[0]}")
+    except BaseException:
+        for variable, value in zip(model.weights, snapshot):
+            variable.assign(value)
+        raise
+
+
+def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
+    """Number of variables stored in a Keras 3 ``.weights.h5`` (or the weights inside a ``.keras`` zip)."""
+    import h5py
+
+    def count(handle: Any) -> int:
+        total = 0
+
+        def visit(name: str, item: Any) -> None:
+            nonlocal total
+            if isinstance(item, h5py.Dataset) and name.rsplit("/", 2)[-2:-1] == ["vars"]:
+                total += 1
+
+        handle.visititems(visit)
+        return total
+
+    try:
+        if loader == "keras_archive":
+            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+                with h5py.File(io.BytesIO(member.read()), "r") as handle:
+                    return count(handle)
+        with h5py.File(path, "r") as handle:
+            return count(handle)
+    except (OSError, KeyError, zipfile.BadZipFile) as error:
+        raise WeightsFileError(f"Weights file {str(path)!r} is not a readable Keras 3 weights file: {error}") from error
+
+
+# --- Deep Compression SqueezeNet (.net) --------------------------------------------------------------------------
+# Format (DESIGN.md §4; songhan/SqueezeNet-Deep-Compression, all little-endian): uint32[L] code counts, then per conv
+# layer in prototxt order: float32[256] codebook (entry 0 is 0.0), float32[out] bias, uint8[n] codebook indices,
+# uint8[ceil(n/2)] 4-bit relative position gaps (low nibble first). Position of code i = cumsum(gap + 1) - 1 in the
+# flattened Caffe blob (out, in, kh, kw); a code 0 is a filler zero for a gap longer than 15.
+_DC_CODEBOOK_SIZE = 256
+_DC_SQUEEZENET_LAYERS = 26  # conv1, 8 fire modules x 3 convs, conv10
+_DC_SQUEEZENET_CONV10 = (1000, 512, 1, 1)
+
+
+def read_deep_compression_net(path: str | os.PathLike, blob_shapes: list[tuple[int, int, int, int]]):
+    """Decodes a Deep Compression ``.net`` file into dense Caffe-layout kernels and biases.
+
+    Args:
+        path: The ``.net`` file.
+        blob_shapes: Caffe blob shape ``(out, in, kh, kw)`` of every conv layer, in prototxt order.
+
+    Returns:
+        List of ``(kernel, bias)`` float32 arrays, kernel in Caffe layout ``(out, in, kh, kw)``.
+
+    Raises:
+        WeightsFileError: The file does not have the layout ``blob_shapes`` implies (size, positions out of range).
+    """
+    data = pathlib.Path(path).read_bytes()
+    n_layers = len(blob_shapes)
+    header = 4 * n_layers
+    if len(data) < header:
+        raise WeightsFileError(f"{os.fspath(path)!r} is too short for a Deep Compression file of {n_layers} layers.")
+    counts = np.frombuffer(data, "<u4", count=n_layers).astype(np.int64)
+    expected = header + sum(
+        4 * _DC_CODEBOOK_SIZE + 4 * shape[0] + int(n) + math.ceil(int(n) / 2) for shape, n in zip(blob_shapes, counts)
+    )
+    if expected != len(data):
+        raise WeightsFileError(
+            f"{os.fspath(path)!r} has {len(data)} bytes but its header describes {expected} for {n_layers} conv layers "
+            "with this model's shapes: it is not a Deep Compression file for this architecture, or it is truncated."
+        )
+    layers_out = []
+    offset = header
+    for number, (shape, n) in enumerate(zip(blob_shapes, counts)):
+        n = int(n)
+        codebook = np.frombuffer(data, "<f4", count=_DC_CODEBOOK_SIZE, offset=offset)
+        offset += 4 * _DC_CODEBOOK_SIZE
+        bias = np.frombuffer(data, "<f4", count=shape[0], offset=offset).copy()
+        offset += 4 * shape[0]
+        codes = np.frombuffer(data, np.uint8, count=n, offset=offset)
+        offset += n
+        packed = np.frombuffer(data, np.uint8, count=math.ceil(n / 2), offset=offset)
+        offset += math.ceil(n / 2)
+        gaps = np.empty(2 * packed.size, np.int64)
+        gaps[0::2] = packed & 0x0F
+        gaps[1::2] = packed >> 4
+        positions = np.cumsum(gaps[:n] + 1) - 1
+        size = int(np.prod(shape))
+        if n and positions[-1] >= size:
+            raise WeightsFileError(
+                f"{os.fspath(path)!r}, conv layer {number}: sparse positions run to {positions[-1]}, past the "
+                f"{size} weights of a {shape} kernel."
+            )
+        dense = np.zeros(size, np.float32)
+        dense[positions] = codebook[codes]
+        layers_out.append((dense.reshape(shape), bias))
+    return layers_out
+
+
+def load_deep_compression_net(model: Any, path: str | os.PathLike) -> None:
+    """Loads a Deep Compression ``.net`` into ``model``'s Conv2D layers (in model order).
+
+    Raises:
+        WeightsFileError: The model's conv layers and the file do not match.
+    """
+    import keras
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    shapes = []
+    for layer in convs:
+        kh, kw, cin, cout = layer.kernel.shape
+        shapes.append((cout, cin, kh, kw))
+    if len(shapes) == _DC_SQUEEZENET_LAYERS - 1:
+        # A SqueezeNet 1.0 feature extractor (include_top=False) lacks conv10; the file still stores it.
+        shapes.append(_DC_SQUEEZENET_CONV10)
+    decoded = read_deep_compression_net(path, shapes)
+    for layer, (kernel, bias) in zip(convs, decoded):
+        if layer.bias is None:
+            raise WeightsFileError(f"Layer {layer.name!r} has no bias but the Deep Compression file stores one.")
+        # Caffe (out, in, kh, kw) -> Keras (kh, kw, in, out).
+        layer.set_weights([kernel.transpose(2, 3, 1, 0), bias])

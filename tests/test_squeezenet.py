@@ -1,0 +1,154 @@
+"""SqueezeNet-specific tests: the Caffe structure, the real Deep Compression and rcmalli weights, real photos."""
+
+from __future__ import annotations
+
+import shutil
+
+import h5py
+import keras
+import numpy as np
+import pytest
+
+import keras_archs
+from keras_archs import weights as weights_lib
+from keras_archs.applications import squeezenet
+
+PHOTOS = {
+    # scikit-image sample photo -> ImageNet classes a correct model puts first (top-1) / within its top 5.
+    "chelsea": ({"n02124075", "n02123159", "n02123045"}, "n02124075"),  # Egyptian_cat / tiger_cat / tabby
+    "coffee": ({"n07920052", "n07930864", "n03063599"}, "n07920052"),  # espresso / cup / coffee_mug
+    "rocket": ({"n03773504", "n04008634", "n04266014"}, None),  # missile / projectile / space_shuttle
+}
+
+
+@pytest.fixture(scope="module")
+def dc_model(dc_net_path):
+    return keras_archs.SqueezeNet(weights=str(dc_net_path))
+
+
+def _photo_batch(names):
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image ships the sample photos")
+    batch = []
+    for name in names:
+        image = getattr(skimage_data, name)().astype("float32")
+        side = min(image.shape[:2])
+        top, left = (image.shape[0] - side) // 2, (image.shape[1] - side) // 2
+        crop = image[top : top + side, left : left + side]
+        batch.append(np.asarray(keras.ops.image.resize(crop[None], (227, 227), antialias=True))[0])
+    return squeezenet.preprocess_input(np.stack(batch))
+
+
+def test_architecture_follows_the_caffe_prototxts():
+    v10 = keras_archs.SqueezeNet(weights=None)
+    v11 = keras_archs.SqueezeNet(weights=None, version="1.1")
+    assert (v10.count_params(), v11.count_params()) == (1_248_424, 1_235_496)
+    assert v10.name == "squeezenet1_0" and v11.name == "squeezenet1_1"
+    assert v10.input_shape == (None, 227, 227, 3)
+    # conv10 pad 1 in the 1.0 prototxt: 13x13 features become a 15x15 class map.
+    assert v10.get_layer("conv10_pad").output.shape[1:3] == (15, 15)
+    assert "conv10_pad" not in [layer.name for layer in v11.layers]
+    assert v10.get_layer("conv1").kernel.shape == (7, 7, 3, 96)
+    assert v11.get_layer("conv1").kernel.shape == (3, 3, 3, 64)
+    # Caffe and Keras pooling agree at 227 for 1.0: 111 -> 55 -> 27 -> 13.
+    assert [v10.get_layer(n).output.shape[1] for n in ("relu_conv1", "pool1", "pool4", "pool8")] == [111, 55, 27, 13]
+    convs = [layer.name for layer in v10.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 26 and convs[1:4] == ["fire2_squeeze1x1", "fire2_expand1x1", "fire2_expand3x3"]
+
+
+def test_version_is_validated():
+    with pytest.raises(ValueError, match=r"version='1.2'.*'1.0', '1.1'|'1.0', '1.1'.*version='1.2'"):
+        keras_archs.SqueezeNet(weights=None, version="1.2")
+
+
+def test_deep_compression_weights_decode_exactly(dc_model, dc_net_path):
+    # Every decoded kernel holds only codebook values and is ~33% dense overall (Han et al. 2016, Table 4).
+    kernels = [layer.kernel.numpy() for layer in dc_model.layers if isinstance(layer, keras.layers.Conv2D)]
+    nonzero = sum(int(np.count_nonzero(k)) for k in kernels)
+    total = sum(k.size for k in kernels)
+    assert 0.30 < nonzero / total < 0.36
+    for kernel in kernels:
+        assert len(np.unique(kernel)) <= 256
+    # Spot-check one layer against an independent decode of the raw bytes.
+    raw = dc_net_path.read_bytes()
+    count0 = int(np.frombuffer(raw, "<u4", count=1)[0])
+    offset = 4 * 26
+    codebook = np.frombuffer(raw, "<f4", count=256, offset=offset)
+    bias = np.frombuffer(raw, "<f4", count=96, offset=offset + 1024)
+    codes = np.frombuffer(raw, np.uint8, count=count0, offset=offset + 1024 + 4 * 96)
+    packed = np.frombuffer(raw, np.uint8, count=(count0 + 1) // 2, offset=offset + 1024 + 4 * 96 + count0)
+    gaps = np.array([(b >> (4 * (i % 2))) & 15 for i, b in enumerate(np.repeat(packed, 2))][:count0])
+    blob = np.zeros(96 * 3 * 7 * 7, np.float32)
+    position = -1
+    for code, gap in zip(codes, gaps):
+        position += int(gap) + 1
+        blob[position] = codebook[code]
+    conv1 = dc_model.get_layer("conv1")
+    np.testing.assert_array_equal(conv1.kernel.numpy(), blob.reshape(96, 3, 7, 7).transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(conv1.bias.numpy(), bias)
+
+
+def test_real_photos_are_classified(dc_model):
+    names = list(PHOTOS)
+    probabilities = dc_model.predict(_photo_batch(names), verbose=0)
+    decoded = squeezenet.decode_predictions(probabilities, top=5)
+    for name, top5 in zip(names, decoded):
+        top5_wnids = [wnid for wnid, _, _ in top5]
+        accepted, top1 = PHOTOS[name]
+        assert accepted & set(top5_wnids), (name, top5)
+        if top1 is not None:
+            assert top5_wnids[0] == top1, (name, top5)
+
+
+def test_feature_extractor_gets_the_same_weights(dc_model, dc_net_path):
+    features = keras_archs.SqueezeNet(weights=str(dc_net_path), include_top=False, pooling="avg")
+    x = np.random.default_rng(0).uniform(-120, 130, (1, 227, 227, 3)).astype("float32")
+    reference = keras.Model(dc_model.inputs, dc_model.get_layer("fire9_concat").output)
+    np.testing.assert_allclose(
+        features.predict(x, verbose=0), reference.predict(x, verbose=0).mean(axis=(1, 2)), rtol=1e-5, atol=1e-5
+    )
+
+
+def test_imagenet_from_a_preseeded_cache(keras_home, dc_net_path, rcmalli_h5_path, dc_model):
+    models = keras_home / "models"
+    models.mkdir(parents=True)
+    shutil.copy(dc_net_path, models / "compressed_SqueezeNet.net")
+    shutil.copy(rcmalli_h5_path, models / "squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5")
+    full = keras_archs.SqueezeNet(weights="imagenet")
+    for ours, reference in zip(full.weights, dc_model.weights):
+        np.testing.assert_array_equal(ours.numpy(), reference.numpy())
+    notop = keras_archs.SqueezeNet(version="1.1", include_top=False, weights="imagenet")
+    assert notop.output_shape == (None, None, None, 512)
+
+
+def test_rcmalli_weights_load_by_layer_order(rcmalli_h5_path):
+    model = keras_archs.SqueezeNet(version="1.1", include_top=False, weights=str(rcmalli_h5_path))
+    with h5py.File(rcmalli_h5_path, "r") as handle:
+        np.testing.assert_array_equal(model.get_layer("conv1").kernel.numpy(), handle["conv1"]["conv1_3/kernel:0"][()])
+        group = handle["fire9/expand3x3"]
+        np.testing.assert_array_equal(
+            model.get_layer("fire9_expand3x3").bias.numpy(), group["fire9/expand3x3_1/bias:0"][()]
+        )
+
+
+def test_v11_imagenet_with_top_is_refused():
+    with pytest.raises(ValueError, match="No ImageNet weights with the classifier are published for SqueezeNet 1.1"):
+        keras_archs.SqueezeNet(version="1.1", weights="imagenet")
+
+
+def test_wrong_architecture_for_a_net_file_is_refused(dc_net_path):
+    with pytest.raises(weights_lib.WeightsFileError, match="not a Deep Compression file for this architecture"):
+        keras_archs.SqueezeNet(version="1.1", weights=str(dc_net_path))
+
+
+def test_truncated_net_file_is_refused(dc_net_path, tmp_path):
+    truncated = tmp_path / "truncated.net"
+    truncated.write_bytes(dc_net_path.read_bytes()[:-100])
+    with pytest.raises(weights_lib.WeightsFileError, match="truncated"):
+        keras_archs.SqueezeNet(weights=str(truncated))
+
+
+def test_preprocess_uses_the_caffe_squeezenet_mean():
+    x = np.full((1, 2, 2, 3), 200.0, np.float32)
+    x[..., 0] = 10.0  # red
+    out = squeezenet.preprocess_input(x.copy())
+    np.testing.assert_allclose(out[0, 0, 0], [200 - 104, 200 - 117, 10 - 123])
