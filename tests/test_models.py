@@ -124,7 +124,10 @@ def test_values_keras_accepts_silently_are_rejected(name, kwargs, match):
 
 
 def _twins(name: str, **kwargs):
+    # Auto-generated names (input_layer_N, conv2d_N) count per session: start both builds from a fresh one.
+    keras.backend.clear_session()
     ours = registry.get_model(name, **kwargs)
+    keras.backend.clear_session()
     theirs = getattr(keras.applications, name)(**kwargs)
     return ours, theirs
 

@@ -1,0 +1,462 @@
+"""ResNet v1 (He et al. 2016a, "Deep Residual Learning for Image Recognition", arXiv:1512.03385) and ResNet v2
+(He et al. 2016b, "Identity Mappings in Deep Residual Networks", arXiv:1603.05027): ResNet50/101/152 and
+ResNet50V2/101V2/152V2, layer for layer the networks of ``keras.applications`` (keras 3.15 ``resnet.py`` and
+``resnet_v2.py``), so keras' weight files load unchanged.
+
+All six are one builder, :func:`_resnet`, fed a row of data: the number of blocks per stage (He et al. 2016a, Table 1)
+and the block layout.
+
+* v1 (post-activation): conv -> BN -> ReLU, ReLU after the residual addition, downsampling in the first block of a
+  stage on its strided 1x1 conv (the layout of the Caffe models the v1 weights come from). Every conv has a bias,
+  although a BatchNormalization follows it: the Caffe release has them, so keras' files hold them.
+* v2 (pre-activation): BN -> ReLU -> conv, a final ``post_bn``/``post_relu`` after the last stage, no bias on the convs
+  a BN follows. Downsampling sits in the *last* block of conv2..conv4 on the 3x3 conv, and conv5 keeps stride 1 (the
+  TF-slim ``resnet_v2`` layout keras follows); identity shortcuts of a strided block subsample with a 1x1 max-pool.
+
+Preprocessing differs between the two (as in keras, which splits them into ``resnet`` and ``resnet_v2`` modules):
+v1 expects :func:`preprocess_input` ("caffe": RGB -> BGR, minus the ImageNet mean), v2 expects
+:func:`preprocess_input_v2` ("tf": scaled to [-1, 1]).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, NamedTuple
+
+import keras
+from keras import layers
+
+from keras_archs import registry
+from keras_archs.applications import _common
+
+# Weight files: keras 3.15 keras/src/applications/resnet.py (BASE_WEIGHTS_PATH, WEIGHTS_HASHES); md5 of the file
+# with top, then without. File names follow keras' "<weights_name>_weights_tf_dim_ordering_tf_kernels[_notop].h5".
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+WEIGHTS_HASHES = {
+    "resnet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "resnet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "resnet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "resnet50v2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
+
+# Blocks per stage conv2..conv5: He et al. 2016a, Table 1 (50-, 101- and 152-layer columns); v2 keeps the depths.
+DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+# Bottleneck widths of conv2..conv5 (He et al. 2016a, Table 1); a bottleneck block outputs 4x as many channels.
+STAGE_WIDTHS = (64, 128, 256, 512)
+BOTTLENECK_EXPANSION = 4
+# keras' BN epsilon (resnet.py); presumably the Caffe models' 1e-5 nudged above cuDNN's historical minimum
+# CUDNN_BN_MIN_EPSILON = 1e-5. Part of the numerics: it must match for keras' weights to reproduce keras' outputs.
+BN_EPSILON = 1.001e-5
+
+# Block signature: block(x, filters, *, stride, conv_shortcut, use_bias, name) -> tensor.
+Block = Callable[..., Any]
+
+
+def _conv_unit(
+    x: Any,
+    filters: int,
+    kernel_size: int,
+    *,
+    name: str,
+    stride: int = 1,
+    padding: str = "valid",
+    use_bias: bool = True,
+    norm: bool = True,
+    relu: bool = False,
+) -> Any:
+    """Conv2D ``{name}_conv``, optionally BatchNormalization ``{name}_bn`` and ReLU ``{name}_relu`` (keras' names)."""
+    x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=f"{name}_conv")(x)
+    if norm:
+        x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name=f"{name}_bn")(x)
+    if relu:
+        x = layers.Activation("relu", name=f"{name}_relu")(x)
+    return x
+
+
+def bottleneck_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_bias: bool, name: str) -> Any:
+    """ResNet v1 bottleneck (He et al. 2016a, Fig. 5 right): 1x1 reduce, 3x3, 1x1 expand, each followed by BN.
+
+    The stride sits on the first 1x1 conv (Caffe release). Layers are created shortcut first, as keras does, so the
+    order of the weighted layers matches keras' files.
+    """
+    out_channels = BOTTLENECK_EXPANSION * filters
+    if conv_shortcut:
+        shortcut = _conv_unit(x, out_channels, 1, stride=stride, use_bias=use_bias, name=f"{name}_0")
+    else:
+        shortcut = x
+    x = _conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_1")
+    x = _conv_unit(x, filters, 3, padding="same", use_bias=use_bias, relu=True, name=f"{name}_2")
+    x = _conv_unit(x, out_channels, 1, use_bias=use_bias, name=f"{name}_3")
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+def preact_bottleneck_block(
+    x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_bias: bool, name: str
+) -> Any:
+    """ResNet v2 bottleneck (He et al. 2016b, Fig. 1b): BN -> ReLU shared by shortcut and residual, then 1x1, 3x3, 1x1.
+
+    ``use_bias`` applies to the two convs a BN follows; the expanding 1x1 conv and the shortcut conv feed the addition
+    directly and always have a bias. The stride sits on the 3x3 conv, with explicit zero padding (``{name}_2_pad``);
+    an identity shortcut of a strided block is subsampled by an (unnamed, as in keras) 1x1 max-pool.
+    """
+    out_channels = BOTTLENECK_EXPANSION * filters
+    preact = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
+    preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
+    if conv_shortcut:
+        shortcut = _conv_unit(preact, out_channels, 1, stride=stride, norm=False, name=f"{name}_0")
+    elif stride > 1:
+        shortcut = layers.MaxPooling2D(1, strides=stride)(x)
+    else:
+        shortcut = x
+    x = _conv_unit(preact, filters, 1, use_bias=use_bias, relu=True, name=f"{name}_1")
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_2_pad")(x)
+    x = _conv_unit(x, filters, 3, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_2")
+    x = _conv_unit(x, out_channels, 1, norm=False, name=f"{name}_3")
+    return layers.Add(name=f"{name}_out")([shortcut, x])
+
+
+def _stage(
+    x: Any, block: Block, filters: int, blocks: int, stride: int, *, preact: bool, use_bias: bool, name: str
+) -> Any:
+    """``blocks`` blocks named ``{name}_block1..N``; the first has the projection shortcut.
+
+    v1 strides the first block, v2 the last one (keras / TF-slim ``resnet_v2``).
+    """
+    strided = blocks - 1 if preact else 0
+    for index in range(blocks):
+        x = block(
+            x,
+            filters,
+            stride=stride if index == strided else 1,
+            conv_shortcut=index == 0,
+            use_bias=use_bias,
+            name=f"{name}_block{index + 1}",
+        )
+    return x
+
+
+def _stem(img_input: Any, *, preact: bool, use_bias: bool) -> Any:
+    """7x7/2 conv with 64 filters and a 3x3/2 max-pool (He et al. 2016a, Table 1, conv1), padded explicitly."""
+    x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
+    # `or preact`: keras' v2 files hold a stem bias although the first pre-activation BN follows it (through the
+    # max-pool, which commutes with adding a per-channel constant), so the bias is redundant but must exist to load.
+    x = _conv_unit(x, 64, 7, stride=2, use_bias=use_bias or preact, norm=not preact, relu=not preact, name="conv1")
+    x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
+    return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What varies between the family's models (one row of :data:`_MODELS`).
+
+    Attributes:
+        depths: Blocks per stage conv2, conv3, ...; the stage widths are :data:`STAGE_WIDTHS`.
+        block: The residual block (:func:`bottleneck_block`, :func:`preact_bottleneck_block`; a basic block for
+            ResNet18/34 would slot in here).
+        preact: v2 layout: no BN/ReLU in the stem, ``post_bn``/``post_relu`` after the last stage, strides in the last
+            block of conv2..conv4, conv5 unstrided.
+        use_bias: Whether convs followed by a BatchNormalization have a bias (True for keras' v1 files, whose Caffe
+            origin has them; False for v2). Convs feeding an addition, and the v2 stem conv, always have one.
+    """
+
+    depths: tuple[int, ...]
+    block: Block
+    preact: bool
+    use_bias: bool
+
+
+# The two layouts of keras' files (resnet.py stack_residual_blocks_v1 / _v2); a Layout takes depths plus one of them.
+V1 = dict(block=bottleneck_block, preact=False, use_bias=True)
+V2 = dict(block=preact_bottleneck_block, preact=True, use_bias=False)
+
+
+def _resnet(
+    spec_name: str,
+    include_top: bool,
+    weights: Any,
+    input_tensor: Any,
+    input_shape: Any,
+    pooling: Any,
+    classes: Any,
+    classifier_activation: Any,
+    name: str,
+    layout: Layout | None = None,
+) -> keras.Model:
+    """The family builder: validation, stem, one stage per ``layout.depths`` entry, head, weights.
+
+    ``layout`` defaults to the registered model's row of :data:`_MODELS`; pass one to build a variant with other
+    depths or another block under the same validation and naming.
+    """
+    spec = registry.get_spec(spec_name)
+    layout = layout or _MODELS[spec.name].layout
+    input_shape = _common.validate_arguments(
+        spec=spec,
+        messages=_common.RESNET_MESSAGES,
+        weights=weights,
+        include_top=include_top,
+        classes=classes,
+        input_shape=input_shape,
+        pooling=pooling,
+        classifier_activation=classifier_activation,
+    )
+    img_input = _common.image_input(input_tensor, input_shape)
+    x = _stem(img_input, preact=layout.preact, use_bias=layout.use_bias)
+    # v1 downsamples at the start of conv3..conv5 (conv2 follows the max-pool); v2 moves each of those to the end of
+    # the stage before, so conv2..conv4 stride and conv5 does not.
+    later = (2,) * (len(layout.depths) - 1)
+    strides = later + (1,) if layout.preact else (1,) + later
+    for stage, (filters, blocks, stride) in enumerate(zip(STAGE_WIDTHS, layout.depths, strides)):
+        x = _stage(
+            x, layout.block, filters, blocks, stride, preact=layout.preact, use_bias=layout.use_bias,
+            name=f"conv{stage + 2}",
+        )
+    if layout.preact:
+        x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name="post_bn")(x)
+        x = layers.Activation("relu", name="post_relu")(x)
+    return _common.assemble(
+        spec=spec,
+        img_input=img_input,
+        input_tensor=input_tensor,
+        features=x,
+        include_top=include_top,
+        pooling=pooling,
+        classes=classes,
+        classifier_activation=classifier_activation,
+        top=_common.gap_dense_top,
+        name=name,
+        weights=weights,
+    )
+
+
+def ResNet50(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet50",
+) -> keras.Model:
+    """Instantiates ResNet50 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet50", *args)
+
+
+def ResNet101(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet101",
+) -> keras.Model:
+    """Instantiates ResNet101 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet101", *args)
+
+
+def ResNet152(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet152",
+) -> keras.Model:
+    """Instantiates ResNet152 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet152", *args)
+
+
+def ResNet50V2(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet50v2",
+) -> keras.Model:
+    """Instantiates ResNet50V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet50V2", *args)
+
+
+def ResNet101V2(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet101v2",
+) -> keras.Model:
+    """Instantiates ResNet101V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet101V2", *args)
+
+
+def ResNet152V2(
+    include_top: bool = True,
+    weights: Any = "imagenet",
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet152v2",
+) -> keras.Model:
+    """Instantiates ResNet152V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet152V2", *args)
+
+
+def preprocess_input(x: Any, data_format: str | None = None) -> Any:
+    """Preprocessing for the **v1** models (ResNet50/101/152), keras' ``resnet.preprocess_input``: mode "caffe".
+
+    Converts RGB to BGR and subtracts the ImageNet mean pixel per channel, without scaling. The v2 models expect
+    :func:`preprocess_input_v2` instead.
+
+    Args:
+        x: Float array or tensor of RGB images in [0, 255], 3D or 4D.
+        data_format: "channels_last" / "channels_first"; None uses ``keras.config.image_data_format()``.
+
+    Returns:
+        The preprocessed images (NumPy input is converted in place when it is a float array, as in keras).
+
+    Raises:
+        ValueError: If ``data_format`` is not one of the two formats.
+    """
+    from keras_archs import imagenet
+
+    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
+
+
+def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
+    """Preprocessing for the **v2** models (ResNet50V2/101V2/152V2), keras' ``resnet_v2.preprocess_input``: mode "tf".
+
+    Scales pixels from [0, 255] to [-1, 1], channel order unchanged. The v1 models expect :func:`preprocess_input`.
+
+    Args:
+        x: Float array or tensor of RGB images in [0, 255], 3D or 4D.
+        data_format: "channels_last" / "channels_first"; None uses ``keras.config.image_data_format()``.
+
+    Returns:
+        The preprocessed images.
+
+    Raises:
+        ValueError: If ``data_format`` is not one of the two formats.
+    """
+    from keras_archs import imagenet
+
+    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+
+
+def decode_predictions(preds: Any, top: int = 5) -> list:
+    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample, for v1 and v2 alike.
+
+    Raises:
+        ValueError: If ``preds`` is not a batch of 1000-class predictions.
+    """
+    from keras_archs import imagenet
+
+    return imagenet.decode_predictions(preds, top=top)
+
+
+_COMMON_DOC = """
+    Same arguments, defaults and validation errors as ``keras.applications.{name}``; the layers, their names and order
+    are keras', so keras' weight files (and files saved from keras' model) load unchanged.
+
+    Args:
+        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (keras' ImageNet weights, downloaded and
+            md5-checked), or the path of a weights file (legacy ``.h5``, ``.weights.h5``).
+        input_tensor: Optional Keras tensor to use as image input.
+        input_shape: Optional shape tuple, only with ``include_top=False`` unless it is ``(224, 224, 3)``; 3 channels
+            with ImageNet weights, at least 32x32.
+        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
+        classes: Number of classes of the classifier (1000 with ImageNet weights and top).
+        classifier_activation: Activation of ``predictions`` (``"softmax"`` or ``None`` with pretrained weights).
+        name: Name of the model.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: Invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
+            (keras' messages for keras' checks).
+        TypeError: ``include_top`` is not a bool.
+
+    Example:
+        >>> from keras_archs.applications.resnet import {name}
+        >>> {name}(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
+        (None, 2, 2, 2048)
+"""
+
+
+class _Row(NamedTuple):
+    constructor: Callable[..., keras.Model]
+    layout: Layout
+    weights_name: str  # keras' WEIGHTS_HASHES key and file name prefix
+    params: int  # count_params() of the default model, measured equal to keras.applications'
+
+
+_MODELS = {
+    "ResNet50": _Row(ResNet50, Layout(DEPTHS[50], **V1), "resnet50", 25_636_712),
+    "ResNet101": _Row(ResNet101, Layout(DEPTHS[101], **V1), "resnet101", 44_707_176),
+    "ResNet152": _Row(ResNet152, Layout(DEPTHS[152], **V1), "resnet152", 60_419_944),
+    "ResNet50V2": _Row(ResNet50V2, Layout(DEPTHS[50], **V2), "resnet50v2", 25_613_800),
+    "ResNet101V2": _Row(ResNet101V2, Layout(DEPTHS[101], **V2), "resnet101v2", 44_675_560),
+    "ResNet152V2": _Row(ResNet152V2, Layout(DEPTHS[152], **V2), "resnet152v2", 60_380_648),
+}
+_PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), arXiv:1512.03385"
+_PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
+# v1 files are Kaiming He's Caffe models (github.com/KaimingHe/deep-residual-networks, MIT) converted by keras; the
+# origin and licence of the v2 files are not stated upstream (keras-applications, MIT, distributes them).
+_LICENSE_V1 = "MIT (KaimingHe/deep-residual-networks, converted by keras)"
+_LICENSE_V2 = "not stated upstream; distributed by keras-applications (MIT)"
+
+
+def _weight_entries(weights_name: str, license: str) -> tuple[registry.WeightEntry, ...]:
+    entries = []
+    for include_top, file_hash, suffix in zip((True, False), WEIGHTS_HASHES[weights_name], ("", "_notop")):
+        fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
+        entries.append(
+            registry.WeightEntry(
+                tag="imagenet",
+                include_top=include_top,
+                fname=fname,
+                url=BASE_WEIGHTS_PATH + fname,
+                file_hash=file_hash,
+                source="keras.applications (storage.googleapis.com/tensorflow/keras-applications)",
+                license=license,
+            )
+        )
+    return tuple(entries)
+
+
+for _name, _row in _MODELS.items():
+    _row.constructor.__doc__ += _COMMON_DOC.format(name=_name)
+    registry.register(
+        registry.ModelSpec(
+            name=_name,
+            family="resnet",
+            builder=_row.constructor,
+            default_size=224,  # keras' obtain_input_shape(default_size=224, min_size=32) in resnet.py
+            min_size=32,
+            preprocessing="tf" if _row.layout.preact else "caffe",
+            paper=_PAPER_V2 if _row.layout.preact else _PAPER_V1,
+            params=_row.params,
+            weights=_weight_entries(_row.weights_name, _LICENSE_V2 if _row.layout.preact else _LICENSE_V1),
+        )
+    )
