@@ -71,7 +71,11 @@ class ModelSpec:
         min_size: Smallest input size accepted.
         preprocessing: ``preprocess_input`` mode ("caffe", "tf", "torch", or "squeezenet_caffe").
         paper: Citation of the architecture.
-        params: ``count_params()`` of the default model with top and 1000 classes (BN moving statistics included).
+        params: ``count_params()`` of the default model with top and ``classes`` classes (BN moving statistics
+            included).
+        classes: Number of classes of the default model (1000 for ImageNet models, 10 for the CIFAR ones).
+        trainable_params: Trainable parameter count of the default model, recorded (and tested) where the paper or
+            DESIGN.md quotes trainable parameters rather than ``count_params()``; None otherwise.
         weights: Every weight file for this model.
         build_kwargs: Arguments the builder gets when built from the registry (e.g. ``{"version": "1.1"}``).
         aliases: Other names ``get_model`` accepts.
@@ -86,6 +90,8 @@ class ModelSpec:
     paper: str
     params: int
     weights: tuple[WeightEntry, ...] = ()
+    classes: int = 1000
+    trainable_params: int | None = None
     build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
 

@@ -1,9 +1,9 @@
 """ResNet v1 (He et al. 2016a, "Deep Residual Learning for Image Recognition", arXiv:1512.03385) and ResNet v2
 (He et al. 2016b, "Identity Mappings in Deep Residual Networks", arXiv:1603.05027): ResNet50/101/152 and
 ResNet50V2/101V2/152V2, layer for layer the networks of ``keras.applications`` (keras 3.15 ``resnet.py`` and
-``resnet_v2.py``), so keras' weight files load unchanged.
+``resnet_v2.py``), so keras' weight files load unchanged; and ResNet18/34 with basic blocks in torchvision's layout.
 
-All six are one builder, :func:`_resnet`, fed a row of data: the number of blocks per stage (He et al. 2016a, Table 1)
+All eight are one builder, :func:`_resnet`, fed a row of data: the number of blocks per stage (He et al. 2016a, Table 1)
 and the block layout.
 
 * v1 (post-activation): conv -> BN -> ReLU, ReLU after the residual addition, downsampling in the first block of a
@@ -12,10 +12,17 @@ and the block layout.
 * v2 (pre-activation): BN -> ReLU -> conv, a final ``post_bn``/``post_relu`` after the last stage, no bias on the convs
   a BN follows. Downsampling sits in the *last* block of conv2..conv4 on the 3x3 conv, and conv5 keeps stride 1 (the
   TF-slim ``resnet_v2`` layout keras follows); identity shortcuts of a strided block subsample with a 1x1 max-pool.
+* ResNet18/34 (post-activation, basic blocks of two 3x3 convs; He et al. 2016a, Fig. 5 left): torchvision's layout,
+  not a keras one (keras.applications has no ResNet18/34). No conv bias; downsampling on the *first 3x3* conv of the
+  first block of conv3..conv5 (where the v1 bottleneck, following Caffe, puts it on the 1x1), padded by 1 on every
+  side like Torch; projection shortcut (1x1 conv stride 2 + BN) only where a block changes the shape. No weights are
+  published here, so ``weights`` defaults to None. BN epsilon is the family's 1.001e-5 where torchvision has 1e-5:
+  a difference of 1e-8 in the variance, far below float32 resolution of the outputs.
 
-Preprocessing differs between the two (as in keras, which splits them into ``resnet`` and ``resnet_v2`` modules):
-v1 expects :func:`preprocess_input` ("caffe": RGB -> BGR, minus the ImageNet mean), v2 expects
-:func:`preprocess_input_v2` ("tf": scaled to [-1, 1]).
+Preprocessing differs between the layouts (as in keras, which splits v1 and v2 into ``resnet`` and ``resnet_v2``
+modules): v1 expects :func:`preprocess_input` ("caffe": RGB -> BGR, minus the ImageNet mean), v2 expects
+:func:`preprocess_input_v2` ("tf": scaled to [-1, 1]), ResNet18/34 expect :func:`preprocess_input_torch` ("torch":
+scaled to [0, 1], then the ImageNet mean/std per channel, as torchvision's models).
 """
 
 from __future__ import annotations
@@ -41,9 +48,10 @@ WEIGHTS_HASHES = {
     "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
 }
 
-# Blocks per stage conv2..conv5: He et al. 2016a, Table 1 (50-, 101- and 152-layer columns); v2 keeps the depths.
-DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
-# Bottleneck widths of conv2..conv5 (He et al. 2016a, Table 1); a bottleneck block outputs 4x as many channels.
+# Blocks per stage conv2..conv5: He et al. 2016a, Table 1 (18-, 34-, 50-, 101- and 152-layer columns); v2 keeps the
+# depths.
+DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+# Widths of conv2..conv5 (He et al. 2016a, Table 1): a basic block outputs that many channels, a bottleneck block 4x.
 STAGE_WIDTHS = (64, 128, 256, 512)
 BOTTLENECK_EXPANSION = 4
 # keras' BN epsilon (resnet.py); presumably the Caffe models' 1e-5 nudged above cuDNN's historical minimum
@@ -73,6 +81,37 @@ def _conv_unit(
     if relu:
         x = layers.Activation("relu", name=f"{name}_relu")(x)
     return x
+
+
+def symmetric_conv_unit(x: Any, filters: int, kernel_size: int, *, name: str, stride: int = 1, **unit: Any) -> Any:
+    """:func:`_conv_unit` padded by ``kernel_size // 2`` on every side, as Caffe and Torch pad their convs.
+
+    Keras' "same" pads a strided conv on the bottom/right only (an even input of a stride-2 3x3 conv gets (0, 1)),
+    which shifts the sampling grid by one pixel against Torch and against a strided identity shortcut that keeps
+    pixels (0, 2, 4, ...). So strided convs get an explicit ``{name}_pad`` and "valid"; at stride 1 "same" is already
+    symmetric. ``unit`` goes to :func:`_conv_unit` (``use_bias``, ``norm``, ``relu``).
+    """
+    if stride > 1 and kernel_size > 1:
+        x = layers.ZeroPadding2D(padding=kernel_size // 2, name=f"{name}_pad")(x)
+        return _conv_unit(x, filters, kernel_size, stride=stride, padding="valid", name=name, **unit)
+    return _conv_unit(x, filters, kernel_size, stride=stride, padding="same", name=name, **unit)
+
+
+def basic_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_bias: bool, name: str) -> Any:
+    """ResNet basic block (He et al. 2016a, Fig. 5 left): two 3x3 convs, each followed by BN; ReLU after the addition.
+
+    torchvision's layout (ResNet18/34): the stride sits on the first 3x3 conv, padded like Torch
+    (:func:`symmetric_conv_unit`). ``conv_shortcut`` (set on the first block of a stage) gives a 1x1 conv + BN
+    projection (He et al. 2016a, Sec. 3.3, option B) only where the block changes the shape: conv2's first block keeps
+    the stem's 64 channels at stride 1 and so has an identity shortcut, as in torchvision. The residual path is
+    created before the shortcut, torchvision's module order (conv1, bn1, conv2, bn2, downsample).
+    """
+    projects = conv_shortcut and (stride > 1 or x.shape[_common.channel_axis()] != filters)
+    residual = symmetric_conv_unit(x, filters, 3, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_1")
+    residual = symmetric_conv_unit(residual, filters, 3, use_bias=use_bias, name=f"{name}_2")
+    shortcut = _conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, name=f"{name}_0") if projects else x
+    x = layers.Add(name=f"{name}_add")([shortcut, residual])
+    return layers.Activation("relu", name=f"{name}_out")(x)
 
 
 def bottleneck_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_bias: bool, name: str) -> Any:
@@ -154,12 +193,12 @@ class Layout:
 
     Attributes:
         depths: Blocks per stage conv2, conv3, ...; the stage widths are :data:`STAGE_WIDTHS`.
-        block: The residual block (:func:`bottleneck_block`, :func:`preact_bottleneck_block`; a basic block for
-            ResNet18/34 would slot in here).
+        block: The residual block (:func:`basic_block`, :func:`bottleneck_block`, :func:`preact_bottleneck_block`).
         preact: v2 layout: no BN/ReLU in the stem, ``post_bn``/``post_relu`` after the last stage, strides in the last
             block of conv2..conv4, conv5 unstrided.
         use_bias: Whether convs followed by a BatchNormalization have a bias (True for keras' v1 files, whose Caffe
-            origin has them; False for v2). Convs feeding an addition, and the v2 stem conv, always have one.
+            origin has them; False for v2 and ResNet18/34). In the v2 layout, convs feeding an addition and the stem
+            conv always have one.
     """
 
     depths: tuple[int, ...]
@@ -168,9 +207,11 @@ class Layout:
     use_bias: bool
 
 
-# The two layouts of keras' files (resnet.py stack_residual_blocks_v1 / _v2); a Layout takes depths plus one of them.
+# The two layouts of keras' files (resnet.py stack_residual_blocks_v1 / _v2) and torchvision's basic-block layout
+# (torchvision/models/resnet.py: BasicBlock, bias=False on every conv); a Layout takes depths plus one of them.
 V1 = dict(block=bottleneck_block, preact=False, use_bias=True)
 V2 = dict(block=preact_bottleneck_block, preact=True, use_bias=False)
+BASIC = dict(block=basic_block, preact=False, use_bias=False)
 
 
 def _resnet(
@@ -202,6 +243,11 @@ def _resnet(
         pooling=pooling,
         classifier_activation=classifier_activation,
     )
+    if weights == "imagenet" and spec.find_weights("imagenet", include_top) is None:
+        raise ValueError(
+            f"No ImageNet weights are published for {spec.name}: use weights=None (random initialisation) or the "
+            f"path of a weights file. Received: weights={weights!r}"
+        )
     img_input = _common.image_input(input_tensor, input_shape)
     x = _stem(img_input, preact=layout.preact, use_bias=layout.use_bias)
     # v1 downsamples at the start of conv3..conv5 (conv2 follows the max-pool); v2 moves each of those to the end of
@@ -229,6 +275,36 @@ def _resnet(
         name=name,
         weights=weights,
     )
+
+
+def ResNet18(
+    include_top: bool = True,
+    weights: Any = None,
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet18",
+) -> keras.Model:
+    """Instantiates ResNet18 (basic blocks, torchvision layout). Inputs go through :func:`preprocess_input_torch`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet18", *args)
+
+
+def ResNet34(
+    include_top: bool = True,
+    weights: Any = None,
+    input_tensor: Any = None,
+    input_shape: Any = None,
+    pooling: str | None = None,
+    classes: int = 1000,
+    classifier_activation: Any = "softmax",
+    name: str = "resnet34",
+) -> keras.Model:
+    """Instantiates ResNet34 (basic blocks, torchvision layout). Inputs go through :func:`preprocess_input_torch`."""
+    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
+    return _resnet("ResNet34", *args)
 
 
 def ResNet50(
@@ -362,8 +438,29 @@ def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
     return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
 
 
+def preprocess_input_torch(x: Any, data_format: str | None = None) -> Any:
+    """Preprocessing for **ResNet18/34** (torchvision's convention): mode "torch".
+
+    Scales pixels from [0, 255] to [0, 1], then subtracts the ImageNet mean and divides by the standard deviation per
+    channel (RGB order kept).
+
+    Args:
+        x: Float array or tensor of RGB images in [0, 255], 3D or 4D.
+        data_format: "channels_last" / "channels_first"; None uses ``keras.config.image_data_format()``.
+
+    Returns:
+        The preprocessed images.
+
+    Raises:
+        ValueError: If ``data_format`` is not one of the two formats.
+    """
+    from keras_archs import imagenet
+
+    return imagenet.preprocess_input(x, data_format=data_format, mode="torch")
+
+
 def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample, for v1 and v2 alike.
+    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample, for every model of the family.
 
     Raises:
         ValueError: If ``preds`` is not a batch of 1000-class predictions.
@@ -402,22 +499,57 @@ _COMMON_DOC = """
         >>> {name}(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
         (None, 2, 2, 2048)
 """
+_BASIC_DOC = """
+    The keras.applications arguments and checks; the layers follow torchvision's ``{name_lower}`` (He et al. 2016a,
+    Table 1, {depth}-layer column), named in keras' ResNet scheme (``conv3_block1_1_conv``...). No ImageNet weights are
+    published for it here.
+
+    Args:
+        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
+        weights: ``None`` (random initialisation, the default) or the path of a weights file (``.weights.h5``, legacy
+            ``.h5`` by layer order). ``"imagenet"`` raises: no file is published.
+        input_tensor: Optional Keras tensor to use as image input.
+        input_shape: Optional shape tuple (default ``(224, 224, 3)``), at least 32x32.
+        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of ``predictions``.
+        name: Name of the model.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: Invalid ``weights`` (including ``"imagenet"``), ``classes``, ``input_shape``, ``pooling`` or
+            ``classifier_activation``.
+        TypeError: ``include_top`` is not a bool.
+
+    Example:
+        >>> from keras_archs.applications.resnet import {name}
+        >>> {name}(include_top=False, input_shape=(64, 64, 3)).output_shape
+        (None, 2, 2, 512)
+"""
 
 
 class _Row(NamedTuple):
     constructor: Callable[..., keras.Model]
     layout: Layout
-    weights_name: str  # keras' WEIGHTS_HASHES key and file name prefix
-    params: int  # count_params() of the default model, measured equal to keras.applications'
+    weights_name: str | None  # keras' WEIGHTS_HASHES key and file name prefix; None: no published file
+    params: int  # count_params() of the default model (measured; equal to keras.applications' where keras has it)
+    preprocessing: str  # preprocess_input mode of the weights / the layout's convention
+    trainable_params: int | None = None  # where the figure quoted for the model is the trainable count
 
 
 _MODELS = {
-    "ResNet50": _Row(ResNet50, Layout(DEPTHS[50], **V1), "resnet50", 25_636_712),
-    "ResNet101": _Row(ResNet101, Layout(DEPTHS[101], **V1), "resnet101", 44_707_176),
-    "ResNet152": _Row(ResNet152, Layout(DEPTHS[152], **V1), "resnet152", 60_419_944),
-    "ResNet50V2": _Row(ResNet50V2, Layout(DEPTHS[50], **V2), "resnet50v2", 25_613_800),
-    "ResNet101V2": _Row(ResNet101V2, Layout(DEPTHS[101], **V2), "resnet101v2", 44_675_560),
-    "ResNet152V2": _Row(ResNet152V2, Layout(DEPTHS[152], **V2), "resnet152v2", 60_380_648),
+    # Trainable counts are torchvision's parameter counts for resnet18 / resnet34 (its parameters() holds no BN moving
+    # statistics), as quoted in DESIGN.md; count_params() adds the BN moving mean and variance (measured).
+    "ResNet18": _Row(ResNet18, Layout(DEPTHS[18], **BASIC), None, 11_699_112, "torch", trainable_params=11_689_512),
+    "ResNet34": _Row(ResNet34, Layout(DEPTHS[34], **BASIC), None, 21_814_696, "torch", trainable_params=21_797_672),
+    "ResNet50": _Row(ResNet50, Layout(DEPTHS[50], **V1), "resnet50", 25_636_712, "caffe"),
+    "ResNet101": _Row(ResNet101, Layout(DEPTHS[101], **V1), "resnet101", 44_707_176, "caffe"),
+    "ResNet152": _Row(ResNet152, Layout(DEPTHS[152], **V1), "resnet152", 60_419_944, "caffe"),
+    "ResNet50V2": _Row(ResNet50V2, Layout(DEPTHS[50], **V2), "resnet50v2", 25_613_800, "tf"),
+    "ResNet101V2": _Row(ResNet101V2, Layout(DEPTHS[101], **V2), "resnet101v2", 44_675_560, "tf"),
+    "ResNet152V2": _Row(ResNet152V2, Layout(DEPTHS[152], **V2), "resnet152v2", 60_380_648, "tf"),
 }
 _PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), arXiv:1512.03385"
 _PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
@@ -427,7 +559,9 @@ _LICENSE_V1 = "MIT (KaimingHe/deep-residual-networks, converted by keras)"
 _LICENSE_V2 = "not stated upstream; distributed by keras-applications (MIT)"
 
 
-def _weight_entries(weights_name: str, license: str) -> tuple[registry.WeightEntry, ...]:
+def _weight_entries(weights_name: str | None, license: str) -> tuple[registry.WeightEntry, ...]:
+    if weights_name is None:
+        return ()
     entries = []
     for include_top, file_hash, suffix in zip((True, False), WEIGHTS_HASHES[weights_name], ("", "_notop")):
         fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
@@ -446,7 +580,11 @@ def _weight_entries(weights_name: str, license: str) -> tuple[registry.WeightEnt
 
 
 for _name, _row in _MODELS.items():
-    _row.constructor.__doc__ += _COMMON_DOC.format(name=_name)
+    if _row.layout.block is basic_block:
+        _depth = _name.removeprefix("ResNet")
+        _row.constructor.__doc__ += _BASIC_DOC.format(name=_name, name_lower=_name.lower(), depth=_depth)
+    else:
+        _row.constructor.__doc__ += _COMMON_DOC.format(name=_name)
     registry.register(
         registry.ModelSpec(
             name=_name,
@@ -454,9 +592,10 @@ for _name, _row in _MODELS.items():
             builder=_row.constructor,
             default_size=224,  # keras' obtain_input_shape(default_size=224, min_size=32) in resnet.py
             min_size=32,
-            preprocessing="tf" if _row.layout.preact else "caffe",
+            preprocessing=_row.preprocessing,
             paper=_PAPER_V2 if _row.layout.preact else _PAPER_V1,
             params=_row.params,
+            trainable_params=_row.trainable_params,
             weights=_weight_entries(_row.weights_name, _LICENSE_V2 if _row.layout.preact else _LICENSE_V1),
         )
     )
