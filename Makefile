@@ -9,7 +9,9 @@ DC_NET := $(SHARED)/fixtures/squeezenet/compressed_SqueezeNet.net
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
-.PHONY: install demo test test-slow test-all clean
+FMNIST := /usr/share/datasets/fashion-mnist
+
+.PHONY: install data demo test test-slow test-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +19,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) data
+
+# The original Fashion-MNIST idx files (Debian package dataset-fashion-mnist). Needs root for apt-get; without it
+# the Fashion-MNIST tests skip and say why.
+data:
+	@if [ ! -d "$(FMNIST)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
+	  else echo "note: $(FMNIST) is missing and apt-get needs root: Fashion-MNIST tests will skip"; fi; \
+	fi
 
 # The demo classifies real photos with the Deep Compression SqueezeNet 1.0. It uses weights="imagenet" (download,
 # hash-checked) unless the public .net file is available locally (shared fixtures), which needs no network.

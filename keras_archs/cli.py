@@ -1,13 +1,15 @@
 """The ``keras-archs`` console script.
 
 Commands: ``list`` (registered models), ``info NAME`` (one model's facts and weight files), ``demo`` (classify real
-photos with the ImageNet SqueezeNet 1.0 from its Deep Compression weights).
+photos with the ImageNet SqueezeNet 1.0 from its Deep Compression weights), ``train`` (a paper recipe).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 import time
 from typing import Sequence
@@ -74,7 +76,7 @@ def _demo_images(paths: Sequence[str]) -> list[tuple[str, object]]:
             "keras-archs demo: no --image given and scikit-image (sample photos) is not installed; "
             "pip install 'keras_archs[test]' or pass --image PATH."
         ) from error
-    return [(name, getattr(skimage.data, name)().astype(np.float32)) for name in ("chelsea", "coffee", "astronaut", "rocket")]
+    return [(name, getattr(skimage.data, name)().astype(np.float32)) for name in ("chelsea", "coffee", "rocket")]
 
 
 def _center_square(image, size: int):
@@ -111,6 +113,40 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model_arg(text: str) -> tuple[str, object]:
+    key, separator, value = text.partition("=")
+    if not separator or not key:
+        raise argparse.ArgumentTypeError(f"--model-arg takes KEY=VALUE (e.g. dropout_rate=0.3). Received: {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value  # a bare string such as version=1.1 -> "1.1"
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from keras_archs.train import train
+
+    result = train(
+        args.model,
+        args.data,
+        out_dir=args.out,
+        epochs=args.epochs,
+        recipe=args.recipe,
+        batch_size=args.batch_size,
+        resume=args.resume,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        model_kwargs=dict(args.model_arg),
+        data_dir=args.data_dir,
+        seed=args.seed,
+        train_limit=args.train_limit,
+        command="keras-archs " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+    )
+    print(f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}) after {result.epochs} epochs, "
+          f"{result.seconds / 60:.1f} min; model and logs in {result.out_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-archs", description="Classic CNN architectures for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +167,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--weights", default="imagenet", help="'imagenet' (download, hash-checked) or a .net path")
     demo.add_argument("--image", action="append", default=[], help="photo to classify (repeatable)")
     demo.set_defaults(run=_cmd_demo)
+
+    training = commands.add_parser("train", help="train a model with its paper recipe")
+    training.add_argument("model", help="registry name (keras-archs list)")
+    training.add_argument("--data", default="fashion_mnist", choices=("fashion_mnist", "cifar10", "cifar100", "imagenet"))
+    training.add_argument("--epochs", type=int, default=None, help="default: the recipe's; the schedule stretches")
+    training.add_argument("--out", required=True, help="output directory (checkpoints, logs, model.keras)")
+    training.add_argument("--recipe", default=None, help="recipe name (default: by model family and dataset)")
+    training.add_argument("--batch-size", type=int, default=None)
+    training.add_argument("--resume", action="store_true", help="continue the run in --out")
+    training.add_argument("--strategy", choices=("mirrored", "multiworker", "tpu"), default=None)
+    training.add_argument("--mixed-precision", action="store_true")
+    training.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE")
+    training.add_argument("--data-dir", default=None)
+    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--train-limit", type=int, default=None, help="examples per epoch (smoke runs)")
+    training.set_defaults(run=_cmd_train)
     return parser
 
 

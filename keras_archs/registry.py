@@ -19,6 +19,7 @@ __all__ = [
     "list_models",
     "get_model",
     "all_specs",
+    "family_tags",
 ]
 
 
@@ -30,14 +31,16 @@ class WeightEntry:
         tag: The value of ``weights=`` that selects it ("imagenet", or a project tag such as "fashion_mnist").
         include_top: Whether the file holds the classifier.
         fname: File name in the Keras cache (``~/.keras/models``).
-        url: Download URL (``file://`` works too); None for files shipped inside the package.
+        url: Download URL (``file://`` works too); None for files shipped inside the package (``saved_models/``,
+            installed as the package ``keras_archs.saved_models``).
         file_hash: md5 (32 hex digits) or sha256 (64) of the file; None where upstream publishes none, in which case
             only the file's structure is checked (see ``keras_archs.weights``).
         loader: How the file maps onto the model: "h5_by_order" (legacy Keras h5, layer order), "weights_h5"
             (Keras 3 ``.weights.h5``), "deep_compression_net" (Han et al.'s ``.net``), "keras_model" (a whole
             ``.keras`` model, returned as is).
         classes: Number of classes of the classifier in the file (when ``include_top``).
-        variant: Constructor arguments this file needs, e.g. ``(("alpha", 1.0), ("rows", 224))`` for MobileNet.
+        variant: Constructor arguments this file needs, e.g. ``(("alpha", 1.0), ("rows", 224))`` for MobileNet;
+            for a "keras_model" file (a whole shipped model), the arguments that model was built with.
         source: Where the file comes from (repository, release), for the docs and ``keras-archs info``.
         license: Licence of the weights.
     """
@@ -169,8 +172,8 @@ def list_models(pattern: str | None = None, pretrained: bool | str = False) -> l
 
     Example:
         >>> import keras_archs
-        >>> keras_archs.list_models("resnet1*")
-        ['ResNet101', 'ResNet101V2', 'ResNet152', 'ResNet152V2']
+        >>> keras_archs.list_models("resnet15*")
+        ['ResNet152', 'ResNet152V2']
     """
     _ensure_loaded()
     names = []
@@ -183,6 +186,13 @@ def list_models(pattern: str | None = None, pretrained: bool | str = False) -> l
             continue
         names.append(spec.name)
     return sorted(names)
+
+
+def family_tags(family: str) -> tuple[str, ...]:
+    """Project weight tags (not "imagenet") of every model of ``family``, in registration order."""
+    _ensure_loaded()
+    tags = [tag for spec in _REGISTRY.values() if spec.family == family for tag in spec.weight_tags]
+    return tuple(tag for tag in dict.fromkeys(tags) if tag != "imagenet")
 
 
 def get_model(name: str, **kwargs: Any) -> Any:

@@ -140,7 +140,7 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
             return target
         target.unlink()  # a bad cached copy is never used; fall through to a fresh download
     if entry.url is None:
-        raise WeightsDownloadError(f"Weights file {entry.fname} is not shipped with this installation. {fix}")
+        return shipped_path(entry)
 
     partial_name = f".{entry.fname}.{os.getpid()}.partial"
     partial = directory / partial_name
@@ -162,6 +162,43 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
         )
     os.replace(partial, target)
     return target
+
+
+SHIPPED_PACKAGE = "keras_archs.saved_models"  # the repository's saved_models/ folder, installed as package data
+
+
+def shipped_path(entry: WeightEntry) -> pathlib.Path:
+    """Path of a file shipped with the package (``saved_models/``), after checking its pinned hash.
+
+    Raises:
+        WeightsDownloadError: The file is not in this installation.
+        WeightsHashMismatchError: It is there but its hash differs (a corrupt install or a stale file).
+    """
+    import importlib.resources
+
+    try:
+        path = pathlib.Path(str(importlib.resources.files(SHIPPED_PACKAGE) / entry.fname))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise WeightsDownloadError(
+            f"Weights file {entry.fname} should ship in the package {SHIPPED_PACKAGE} but is missing from this "
+            "installation; reinstall keras_archs (pip install --force-reinstall keras_archs)."
+        )
+    problem = _problem_with(path, entry)
+    if problem is not None:
+        raise WeightsHashMismatchError(f"Shipped weights file {path} is corrupt: {problem}. Reinstall keras_archs.")
+    return path
+
+
+def load_shipped_model(entry: WeightEntry, name: str | None = None) -> Any:
+    """Loads the whole model of a "keras_model" entry (fetched and hash-checked), renamed to ``name`` if given."""
+    import keras
+
+    model = keras.saving.load_model(fetch(entry), compile=False)
+    if name is not None:
+        model.name = name
+    return model
 
 
 def _loader_for_path(path: pathlib.Path) -> str:

@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from keras_archs.applications import inception_v3
+from tests.conftest import randomize_weights
 
 MODULE_NAMES = [f"mixed{i}" for i in range(11)]
 # Output channels of each module: Szegedy et al. 2016 Table 1 / keras' comments (35x35x256, 288, 288, 17x17x768 x5,
@@ -108,3 +109,66 @@ def test_preprocess_input_is_tf_mode():
     np.testing.assert_allclose(
         inception_v3.preprocess_input(x.copy()), keras.applications.inception_v3.preprocess_input(x.copy())
     )
+
+
+# ----- auxiliary classifier (aux_logits=True) -------------------------------------------------------------------
+
+
+def test_aux_head_dimensions_at_299():
+    keras.backend.clear_session()
+    model = inception_v3.InceptionV3(weights=None, aux_logits=True)
+    assert inception_v3.AUX_LOSS_WEIGHT == 0.4
+    assert model.output_names == ["predictions", "aux_predictions"]
+    assert [tuple(output.shape) for output in model.outputs] == [(None, 1000), (None, 1000)]
+    assert model.get_layer("aux_avg_pool").input is model.get_layer("mixed7").output
+    # TF-slim AuxLogits: 17x17x768 -> 5x5x768 (avg 5x5/3) -> 5x5x128 (1x1) -> 1x1x768 (5x5 valid) -> classes.
+    shapes = {n: tuple(model.get_layer(n).output.shape[1:]) for n in ("aux_avg_pool", "aux_conv1_ac", "aux_conv2_ac")}
+    assert shapes == {"aux_avg_pool": (5, 5, 768), "aux_conv1_ac": (5, 5, 128), "aux_conv2_ac": (1, 1, 768)}
+    assert model.get_layer("aux_conv2").kernel.shape == (5, 5, 128, 768)
+    assert not model.get_layer("aux_conv2").use_bias and not model.get_layer("aux_conv2_bn").scale
+    head = 128 * 768 + 3 * 128 + 5 * 5 * 128 * 768 + 3 * 768 + 768 * 1000 + 1000  # BN: beta, mean, variance
+    assert model.count_params() == 23_851_784 + head == 27_179_376
+
+
+def test_aux_model_keeps_keras_main_graph():
+    size = inception_v3.AUX_MIN_SIZE
+    keras.backend.clear_session()
+    aux = inception_v3.InceptionV3(weights=None, aux_logits=True, input_shape=(size, size, 3))
+    keras.backend.clear_session()
+    plain = inception_v3.InceptionV3(weights=None, input_shape=(size, size, 3))
+    main = {layer.name for layer in aux.layers if not layer.name.startswith("aux_")}
+    assert main == {layer.name for layer in plain.layers}
+    # The 5x5 conv shrinks to the pooled grid on small inputs (TF-slim's _reduced_kernel_size_for_small_input).
+    assert aux.get_layer("aux_avg_pool").output.shape[1:3] == (1, 1)
+    assert aux.get_layer("aux_conv2").kernel.shape == (1, 1, 128, 768)
+
+
+@pytest.mark.parametrize("file_name", ["legacy.h5", "model.weights.h5"])
+def test_keras_weights_load_into_main_graph_of_aux_model(tmp_path, file_name):
+    size = inception_v3.AUX_MIN_SIZE
+    keras.backend.clear_session()
+    theirs = keras.applications.InceptionV3(weights=None, input_shape=(size, size, 3), classifier_activation=None)
+    randomize_weights(theirs, seed=5)
+    path = tmp_path / file_name
+    if file_name == "legacy.h5":
+        theirs.save(path)  # full-model legacy h5: weights keyed by layer order
+    else:
+        theirs.save_weights(path)  # Keras 3: keyed by layer class and order
+    x = np.random.default_rng(6).uniform(-1, 1, (2, size, size, 3)).astype("float32")
+    expected = theirs.predict(x, verbose=0)
+    ours = inception_v3.InceptionV3(
+        weights=str(path), aux_logits=True, input_shape=(size, size, 3), classifier_activation=None
+    )
+    main, aux = ours.predict(x, verbose=0)
+    np.testing.assert_allclose(main, expected, rtol=1e-5, atol=1e-5)
+    assert aux.shape == (2, 1000) and np.all(np.isfinite(aux))
+
+
+def test_aux_argument_checks():
+    with pytest.raises(ValueError, match="requires `include_top=True`.*include_top=False"):
+        inception_v3.InceptionV3(weights=None, include_top=False, aux_logits=True)
+    with pytest.raises(TypeError, match="aux_logits=1"):
+        inception_v3.InceptionV3(weights=None, aux_logits=1)
+    size = inception_v3.AUX_MIN_SIZE - 1
+    with pytest.raises(ValueError, match=rf"at least 107x107.*input_shape=\({size}, {size}, 3\)"):
+        inception_v3.InceptionV3(weights=None, aux_logits=True, input_shape=(size, size, 3))

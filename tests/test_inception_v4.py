@@ -133,16 +133,20 @@ def test_features_returns_every_module_endpoint():
 
 
 def test_imagenet_weights_are_refused_before_building():
-    with pytest.raises(ValueError, match="No ImageNet weights are published for InceptionV4.*weights='imagenet'"):
+    with pytest.raises(ValueError, match="No 'imagenet' weights are published for InceptionV4.*weights='imagenet'"):
         inception_v4.InceptionV4(weights="imagenet")
-    # keras' checks come first, with keras' wording.
-    with pytest.raises(ValueError, match="`classes` should be 1000.  Received classes=10"):
+    # Checked before keras' "classes should be 1000", which would suggest that 1000 classes could work.
+    with pytest.raises(ValueError, match="No 'imagenet' weights are published for InceptionV4"):
         inception_v4.InceptionV4(weights="imagenet", classes=10)
 
 
 def test_below_min_size_raises_keras_message():
     with pytest.raises(ValueError, match="Input size must be at least 75x75"):
         inception_v4.InceptionV4(include_top=False, input_shape=(74, 75, 3))
+    # The bound is tight: at 74 the 17x17 grid is 2x2 and Reduction-B's 3x3/2 valid convs cannot run.
+    keras.backend.clear_session()
+    with pytest.raises(ValueError, match="zero or negative"):
+        inception_v4.inception_v4_features(layers.Input((74, 74, 3)))
 
 
 def test_weights_file_round_trip(tmp_path):

@@ -114,3 +114,85 @@ def test_builder_takes_other_blocks_and_depths():
     assert [layer.name for layer in model.layers if layer.name.endswith("_out")] == [
         f"conv{stage}_block1_out" for stage in (2, 3, 4, 5)
     ]
+
+
+# ----- ResNet18 / ResNet34: basic blocks, torchvision layout ----------------------------------------------------------
+
+BASIC_NAMES = ("ResNet18", "ResNet34")
+
+
+@pytest.fixture(scope="module")
+def resnet18():
+    return resnet.ResNet18(include_top=False, input_shape=(64, 64, 3))
+
+
+@pytest.mark.parametrize(
+    ("name", "trainable"),
+    # torchvision resnet18 / resnet34 parameter counts (DESIGN.md); count_params() adds the BN moving statistics.
+    [("ResNet18", 11_689_512), ("ResNet34", 21_797_672)],
+)
+def test_basic_resnets_match_torchvision_parameter_counts(name, trainable):
+    model = getattr(resnet, name)()
+    assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == trainable
+    norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
+    moving = sum(2 * layer.moving_mean.shape[0] for layer in norms)
+    assert model.count_params() == trainable + moving == registry.get_spec(name).params
+    assert model.name == name.lower() and model.output_shape == (None, 1000)
+
+
+def test_basic_block_layout(resnet18):
+    convs = _convs(resnet18)
+    assert not any(conv.use_bias for conv in convs)
+    # 1 stem + 8 blocks x 2 convs + 3 projections (conv2's first block keeps 64 channels at stride 1: identity).
+    assert len(convs) == 20
+    projections = [conv for conv in convs if conv.name.endswith("_0_conv")]
+    assert [conv.name for conv in projections] == [f"conv{stage}_block1_0_conv" for stage in (3, 4, 5)]
+    assert all(conv.kernel_size == (1, 1) and conv.strides == (2, 2) for conv in projections)
+    for stage in (3, 4, 5):
+        # The stride sits on the first 3x3 conv (torchvision), not on a 1x1 as in the v1 bottleneck, with Torch's
+        # symmetric padding of 1 instead of Keras' bottom/right-only "same".
+        first = resnet18.get_layer(f"conv{stage}_block1_1_conv")
+        assert first.kernel_size == (3, 3) and first.strides == (2, 2) and first.padding == "valid"
+        assert resnet18.get_layer(f"conv{stage}_block1_1_pad").padding == ((1, 1), (1, 1))
+        assert resnet18.get_layer(f"conv{stage}_block1_2_conv").strides == (1, 1)
+        assert isinstance(resnet18.get_layer(f"conv{stage}_block1_0_bn"), layers.BatchNormalization)
+
+
+def test_basic_resnet_stage_shapes(resnet18):
+    shapes = {layer.name: layer.output.shape[1:] for layer in resnet18.layers if layer.name.endswith("_out")}
+    assert shapes == {
+        f"conv{stage}_block{block}_out": (size, size, width)
+        for stage, size, width in zip((2, 3, 4, 5), (16, 8, 4, 2), resnet.STAGE_WIDTHS)
+        for block in (1, 2)
+    }
+    resnet34 = resnet.ResNet34(include_top=False, input_shape=(64, 64, 3))
+    assert [
+        sum(layer.name.startswith(f"conv{stage}_") and layer.name.endswith("_out") for layer in resnet34.layers)
+        for stage in (2, 3, 4, 5)
+    ] == list(resnet.DEPTHS[34])
+
+
+def test_symmetric_padding_samples_like_torch():
+    # A stride-2 3x3 conv of an all-ones kernel: Torch pads 1 on every side, so output (0, 0) sums rows/cols -1..1 of
+    # the input (4 real pixels of a ones image); Keras' "same" would pad only bottom/right and sum 9.
+    inputs = keras.Input((4, 4, 1))
+    outputs = resnet.symmetric_conv_unit(inputs, 1, 3, stride=2, use_bias=False, norm=False, name="probe")
+    probe = keras.Model(inputs, outputs)
+    probe.get_layer("probe_conv").kernel.assign(np.ones((3, 3, 1, 1), "float32"))
+    result = probe.predict(np.ones((1, 4, 4, 1), "float32"), verbose=0)[0, :, :, 0]
+    np.testing.assert_array_equal(result, [[4.0, 6.0], [6.0, 9.0]])
+
+
+@pytest.mark.parametrize("name", BASIC_NAMES)
+def test_basic_resnets_registry_and_no_published_weights(name):
+    spec = registry.get_spec(name)
+    assert spec.preprocessing == "torch" and spec.family == "resnet" and spec.weights == ()
+    assert spec.trainable_params is not None and spec.default_size == 224
+    with pytest.raises(ValueError, match=rf"No 'imagenet' weights are published for {name}.*weights='imagenet'"):
+        getattr(resnet, name)(weights="imagenet")
+
+
+def test_torch_preprocessing_matches_keras():
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    expected = keras.applications.imagenet_utils.preprocess_input(images.copy(), mode="torch")
+    np.testing.assert_allclose(resnet.preprocess_input_torch(images.copy()), expected, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import h5py
@@ -131,7 +132,7 @@ def test_rcmalli_weights_load_by_layer_order(rcmalli_h5_path):
 
 
 def test_v11_imagenet_with_top_is_refused():
-    with pytest.raises(ValueError, match="No ImageNet weights with the classifier are published for SqueezeNet 1.1"):
+    with pytest.raises(ValueError, match="No 'imagenet' weights are published for SqueezeNet1_1 with include_top=True. They exist with include_top=False"):
         keras_archs.SqueezeNet(version="1.1", weights="imagenet")
 
 
@@ -152,3 +153,157 @@ def test_preprocess_uses_the_caffe_squeezenet_mean():
     x[..., 0] = 10.0  # red
     out = squeezenet.preprocess_input(x.copy())
     np.testing.assert_allclose(out[0, 0, 0], [200 - 104, 200 - 117, 10 - 123])
+
+
+# ----- bypass (Iandola et al. 2016, Sec. 6, Fig. 2) -----------------------------------------------------------------
+
+# Complex bypass, 1.0: 1x1 convs 96->128, 128->256, 256->384, 384->512 around fire2/4/6/8, with biases.
+COMPLEX_BYPASS_EXTRA = 96 * 128 + 128 * 256 + 256 * 384 + 384 * 512 + (128 + 256 + 384 + 512)
+
+
+def _layer_names(model, kind):
+    return [layer.name for layer in model.layers if isinstance(layer, kind)]
+
+
+@pytest.mark.parametrize("version, extra", [("1.0", COMPLEX_BYPASS_EXTRA), ("1.1", 337_152)])
+def test_bypass_parameter_counts(version, extra):
+    plain = keras_archs.SqueezeNet(weights=None, version=version).count_params()
+    simple = keras_archs.SqueezeNet(weights=None, version=version, bypass="simple")
+    complex_ = keras_archs.SqueezeNet(weights=None, version=version, bypass="complex")
+    assert simple.count_params() == plain  # identity shortcuts add no parameters
+    assert complex_.count_params() - plain == extra
+    assert COMPLEX_BYPASS_EXTRA == 341_248  # the figure the issue quotes for 1.0 (339,968 weights + 1,280 biases)
+    assert simple.output_shape == complex_.output_shape == (None, 1000)
+    assert (simple.name, complex_.name) == (
+        f"squeezenet{version.replace('.', '_')}_simple_bypass",
+        f"squeezenet{version.replace('.', '_')}_complex_bypass",
+    )
+
+
+def test_simple_bypass_sums_the_matching_modules():
+    model = keras_archs.SqueezeNet(weights=None, bypass="simple", include_top=False, input_shape=(35, 35, 3))
+    assert _layer_names(model, keras.layers.Add) == ["bypass_23", "bypass_45", "bypass_67", "bypass_89"]
+    assert _layer_names(model, keras.layers.Conv2D) == _layer_names(
+        keras_archs.SqueezeNet(weights=None, include_top=False, input_shape=(35, 35, 3)), keras.layers.Conv2D
+    )
+    # fire5's shortcut is pool4 (its input), the sum feeds fire6, and no ReLU follows it.
+    probe = keras.Model(
+        model.inputs, [model.get_layer(n).output for n in ("pool4", "fire5_concat", "bypass_45", "fire6_squeeze1x1")]
+    )
+    assert probe.get_layer("fire6_squeeze1x1").input is probe.get_layer("bypass_45").output
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 35, 35, 3)).astype("float32")
+    pool4, fire5, summed, _ = probe.predict(x, verbose=0)
+    np.testing.assert_allclose(summed, pool4 + fire5, rtol=1e-6)
+
+
+def test_complex_bypass_projects_the_other_modules():
+    model = keras_archs.SqueezeNet(weights=None, bypass="complex", include_top=False, input_shape=(35, 35, 3))
+    assert len(_layer_names(model, keras.layers.Add)) == 8
+    shortcuts = {n: model.get_layer(n) for n in _layer_names(model, keras.layers.Conv2D) if n.startswith("bypass")}
+    assert {n: tuple(layer.kernel.shape) for n, layer in shortcuts.items()} == {
+        "bypass_12_conv1x1": (1, 1, 96, 128),
+        "bypass_34_conv1x1": (1, 1, 128, 256),
+        "bypass_56_conv1x1": (1, 1, 256, 384),
+        "bypass_78_conv1x1": (1, 1, 384, 512),
+    }
+    assert all(layer.use_bias and layer.activation is keras.activations.linear for layer in shortcuts.values())
+    # The plain network's convs keep their relative order; the shortcuts come after their module's layers.
+    plain = keras_archs.SqueezeNet(weights=None, include_top=False, input_shape=(35, 35, 3))
+    convs = _layer_names(model, keras.layers.Conv2D)
+    assert [n for n in convs if not n.startswith("bypass")] == _layer_names(plain, keras.layers.Conv2D)
+    assert convs.index("bypass_12_conv1x1") > convs.index("fire2_expand3x3")
+
+
+def test_bypass_none_keeps_the_default_graph():
+    def describe(model):
+        # Skips the InputLayer, whose auto-generated name counts per session.
+        layers_ = model.layers[1:]
+        return [(type(layer).__name__, layer.name, [tuple(w.shape) for w in layer.weights]) for layer in layers_]
+
+    default = describe(keras_archs.SqueezeNet(weights=None))
+    assert describe(keras_archs.SqueezeNet(weights=None, bypass=None)) == default
+    assert not [name for kind, name, _ in default if kind == "Add" or "bypass" in name]
+    assert len(default) == 67  # conv1 + ReLU, 3 pools, 8 Fire modules x 7, drop9, pad, conv10, ReLU, pool10, softmax
+
+
+def test_bypass_is_validated():
+    with pytest.raises(ValueError, match=r"`bypass` must be one of None, 'simple', 'complex'. Received: bypass='full'"):
+        keras_archs.SqueezeNet(weights=None, bypass="full")
+
+
+@pytest.mark.parametrize("bypass", ["simple", "complex"])
+def test_pretrained_files_are_refused_with_a_bypass(bypass, tmp_path):
+    with pytest.raises(ValueError, match=f"No ImageNet weights are published for SqueezeNet with bypass='{bypass}'"):
+        keras_archs.SqueezeNet(weights="imagenet", bypass=bypass)
+    with pytest.raises(ValueError, match=f"No ImageNet weights are published for SqueezeNet with bypass='{bypass}'"):
+        keras_archs.SqueezeNet(weights="imagenet", version="1.1", include_top=False, bypass=bypass)
+    net = tmp_path / "compressed_SqueezeNet.net"
+    net.write_bytes(b"\0" * 16)  # refused by name, before anything is read
+    with pytest.raises(ValueError, match=f"cannot be loaded with bypass='{bypass}'"):
+        keras_archs.SqueezeNet(weights=str(net), bypass=bypass)
+
+
+def test_complex_bypass_weights_round_trip(tmp_path):
+    kwargs = dict(bypass="complex", input_shape=(35, 35, 3), classes=5)
+    model = keras_archs.SqueezeNet(weights=None, **kwargs)
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 35, 35, 3)).astype("float32")
+    path = tmp_path / "bypass.weights.h5"
+    model.save_weights(path)
+    restored = keras_archs.SqueezeNet(weights=str(path), **kwargs)
+    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    archive = tmp_path / "bypass.keras"
+    model.save(archive)
+    np.testing.assert_array_equal(keras.saving.load_model(archive).predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.fixture
+def shipped_tag(tmp_path, monkeypatch):
+    """A project tag whose whole model ships as a file (like weights="fashion_mnist"), pointing at a temp file."""
+    import dataclasses
+    import hashlib
+
+    from keras_archs import registry
+
+    model = keras_archs.SqueezeNet(
+        weights=None, version="1.1", batch_norm=True, small_input=True, input_shape=(28, 28, 1), classes=10
+    )
+    path = tmp_path / "squeezenet_demo_tag.keras"
+    model.save(path)
+    entry = registry.WeightEntry(
+        tag="demo_tag", include_top=True, fname=path.name, url=path.as_uri(),
+        file_hash=hashlib.sha256(path.read_bytes()).hexdigest(), loader="keras_model", classes=10,
+        variant=(("version", "1.1"), ("include_top", True), ("classes", 10), ("input_shape", (28, 28, 1)),
+                 ("batch_norm", True), ("small_input", True), ("bypass", None), ("pooling", None)),
+    )
+    spec = registry.get_spec("SqueezeNet1_1")
+    monkeypatch.setitem(registry._REGISTRY, spec.name, dataclasses.replace(spec, weights=spec.weights + (entry,)))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    return model
+
+
+def test_project_tag_returns_the_shipped_model(shipped_tag):
+    loaded = keras_archs.SqueezeNet(weights="demo_tag")  # version, classes and shape come from the tag
+    assert loaded.input_shape == (None, 28, 28, 1) and loaded.output_shape == (None, 10)
+    for ours, reference in zip(loaded.weights, shipped_tag.weights):
+        np.testing.assert_array_equal(ours.numpy(), reference.numpy())
+    same = keras_archs.SqueezeNet(weights="demo_tag", version="1.1", classes=10, input_shape=[28, 28, 1], name="x")
+    assert same.name == "x"
+
+
+@pytest.mark.parametrize(
+    "kwargs, named",
+    [
+        (dict(classes=5), "classes=5 (the tag requires 10)"),
+        (dict(version="1.0"), "version='1.0' (the tag requires '1.1')"),
+        (dict(input_shape=(32, 32, 3)), "input_shape=(32, 32, 3) (the tag requires (28, 28, 1))"),
+        (dict(include_top=False), "include_top=False (the tag requires True)"),
+    ],
+)
+def test_project_tag_refuses_conflicting_arguments(shipped_tag, kwargs, named):
+    with pytest.raises(ValueError, match=re.escape(named)):
+        keras_archs.SqueezeNet(weights="demo_tag", **kwargs)
+
+
+def test_unknown_weights_lists_the_project_tags(shipped_tag):
+    with pytest.raises(ValueError, match="Project tags available for this family: 'demo_tag'"):
+        keras_archs.SqueezeNet(weights="fashion")

@@ -68,12 +68,67 @@ def check_weights_and_classes(
     known_tag = isinstance(weights, str) and weights in tags
     if not (weights is None or known_tag or _is_existing_path(weights)):
         message = messages.weights.format(weights=weights)
-        extra = [tag for tag in spec.weight_tags if tag != "imagenet"]
+        extra = registry.family_tags(spec.family)
         if extra:
-            message += f" Project tags available for {spec.name}: {', '.join(map(repr, extra))}."
+            message += f" Project tags available for this family: {', '.join(map(repr, extra))}."
         raise ValueError(message)
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(messages.classes.format(classes=classes))
+
+
+def check_published_weights(weights: Any, include_top: bool, *, spec: registry.ModelSpec) -> None:
+    """A weights tag ("imagenet" or a project tag) must name a file that exists for this model and ``include_top``.
+
+    keras accepts "imagenet" for every model it has files for; ours include models without published weights
+    (AlexNet, CIFAR ResNets, ...) and configurations without one (SqueezeNet 1.1 with its classifier). Checked first,
+    so that a model whose default ``classes`` is not 1000 does not get keras' misleading "classes should be 1000".
+    """
+    if not isinstance(weights, str) or os.path.exists(weights) or weights not in {"imagenet", *spec.weight_tags}:
+        return
+    if any(entry.tag == weights and entry.include_top == include_top for entry in spec.weights):
+        return
+    other = sorted({entry.include_top for entry in spec.weights if entry.tag == weights})
+    hint = f" They exist with include_top={other[0]}." if other else ""
+    raise ValueError(
+        f"No {weights!r} weights are published for {spec.name} with include_top={include_top}.{hint} Use "
+        f"weights=None (random initialisation) or the path of a weights file. Received: weights={weights!r}"
+    )
+
+
+def _normalised(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def shipped_model(spec: registry.ModelSpec, tag: str, arguments: dict, defaults: dict) -> keras.Model | None:
+    """The whole model a project tag ships (loader "keras_model"), or None when ``tag`` is not such a tag.
+
+    The tag fixes the constructor arguments it was built with (its entry's ``variant``). An argument the caller set
+    to something else than both its default and the tag's value is refused, naming what the tag requires, rather
+    than silently ignored.
+
+    Raises:
+        ValueError: A conflicting argument.
+    """
+    entry = next((e for e in spec.weights if e.tag == tag and e.loader == "keras_model"), None)
+    if entry is None:
+        return None
+    required = dict(entry.variant)
+    conflicts = [
+        f"{key}={value!r} (the tag requires {required[key]!r})"
+        for key, value in arguments.items()
+        if key in required and _normalised(value) != _normalised(required[key]) and value != defaults.get(key)
+    ]
+    if arguments.get("input_tensor") is not None:
+        conflicts.append("input_tensor (the shipped model has its own input)")
+    if conflicts:
+        raise ValueError(
+            f"weights={tag!r} is a trained {spec.name} shipped whole; it cannot be rebuilt with "
+            + "; ".join(conflicts)
+            + f". It takes: {', '.join(f'{k}={v!r}' for k, v in required.items())}."
+        )
+    from keras_archs import weights as weights_lib
+
+    return weights_lib.load_shipped_model(entry, name=arguments.get("name"))
 
 
 def obtain_input_shape(
@@ -176,6 +231,7 @@ def validate_arguments(
     min_size: int | None = None,
 ) -> tuple:
     """All constructor checks in keras' order; returns the validated input shape (no batch axis)."""
+    check_published_weights(weights, include_top, spec=spec)
     check_weights_and_classes(weights, include_top, classes, spec=spec, messages=messages)
     shape = obtain_input_shape(
         input_shape,

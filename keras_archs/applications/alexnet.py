@@ -83,8 +83,13 @@ LAYOUTS = {
     "torchvision": Layout(
         spec_name="AlexNet",
         model_name="alexnet",
-        convs=(ConvLayer(64, 11, 4, 2), ConvLayer(192, 5, 1, 2), ConvLayer(384, 3, 1, 1), ConvLayer(256, 3, 1, 1),
-               ConvLayer(256, 3, 1, 1)),
+        convs=(
+            ConvLayer(64, 11, strides=4, padding=2),
+            ConvLayer(192, 5, padding=2),
+            ConvLayer(384, 3, padding=1),
+            ConvLayer(256, 3, padding=1),
+            ConvLayer(256, 3, padding=1),
+        ),
         lrn_after=(),
         dropout_on=(5, 6),
         ceil_pooling=False,
@@ -97,8 +102,13 @@ LAYOUTS = {
     "caffe": Layout(
         spec_name="AlexNetCaffe",
         model_name="alexnet_caffe",
-        convs=(ConvLayer(96, 11, 4), ConvLayer(256, 5, 1, 2, groups=2), ConvLayer(384, 3, 1, 1),
-               ConvLayer(384, 3, 1, 1, groups=2), ConvLayer(256, 3, 1, 1, groups=2)),
+        convs=(
+            ConvLayer(96, 11, strides=4),
+            ConvLayer(256, 5, padding=2, groups=2),
+            ConvLayer(384, 3, padding=1),
+            ConvLayer(384, 3, padding=1, groups=2),
+            ConvLayer(256, 3, padding=1, groups=2),
+        ),
         lrn_after=(1, 2),
         dropout_on=(6, 7),
         ceil_pooling=True,
@@ -132,9 +142,9 @@ class LocalResponseNormalization(layers.Layer):
 
     Example:
         >>> import numpy as np
-        >>> lrn = LocalResponseNormalization(size=1, alpha=1.0, beta=1.0, k=1.0)
-        >>> np.asarray(lrn(np.array([[[[1.0, 2.0]]]], dtype="float32"))).round(3).tolist()
-        [[[[0.5, 0.4]]]]
+        >>> lrn = LocalResponseNormalization(size=1, alpha=1.0, beta=1.0, k=1.0)  # x / (1 + x ** 2)
+        >>> [round(float(v), 3) for v in np.ravel(lrn(np.array([[[[1.0, 2.0]]]], dtype="float32")))]
+        [0.5, 0.4]
     """
 
     def __init__(
@@ -235,7 +245,11 @@ def _features(img_input: Any, layout: Layout) -> Any:
 def _classifier(layout: Layout):
     def top(x: Any, classes: int, classifier_activation: Any) -> Any:
         x = layers.Flatten(name="flatten")(x)
-        dense = ((6, FC_UNITS, "relu", "fc6"), (7, FC_UNITS, "relu", "fc7"), (8, classes, classifier_activation, "predictions"))
+        dense = (
+            (6, FC_UNITS, "relu", "fc6"),
+            (7, FC_UNITS, "relu", "fc7"),
+            (8, classes, classifier_activation, "predictions"),
+        )
         for number, units, activation, name in dense:
             if number - 1 in layout.dropout_on:
                 x = layers.Dropout(DROPOUT_RATE, name=f"drop{number - 1}")(x)
@@ -263,9 +277,8 @@ def AlexNet(
         weights: ``None`` (random initialisation) or the path of a weights file (``.weights.h5``, legacy ``.h5`` by
             layer order, ``.keras``). No ImageNet weights are published in a verifiable form: "imagenet" raises.
         input_tensor: Optional Keras tensor to use as image input.
-        input_shape: Optional shape tuple (default 224x224x3, 227x227x3 for ``layout="caffe"``). With
-            the top, sizes other than the default change the flattened feature size. At least 63x63 (torchvision) or
-            39x39 (caffe).
+        input_shape: Optional shape tuple (default 224x224x3, 227x227x3 for ``layout="caffe"``); at least 63x63
+            (torchvision) or 39x39 (caffe). With the top, other sizes change the flattened feature size.
         pooling: With ``include_top=False``: ``None`` (the 4D pool5 features), ``"avg"`` or ``"max"``.
         classes: Number of classes of the classifier.
         classifier_activation: Activation of ``predictions``.
@@ -300,11 +313,6 @@ def AlexNet(
         pooling=pooling,
         classifier_activation=classifier_activation,
     )
-    if weights == "imagenet" and spec.find_weights("imagenet", include_top) is None:
-        raise ValueError(
-            f"No ImageNet weights are published for {spec.name} in a form keras_archs can verify. Use weights=None "
-            "(random initialisation) or weights=<path to a weights file>. Received: weights='imagenet'"
-        )
     img_input = _common.image_input(input_tensor, shape)
     return _common.assemble(
         spec=spec,

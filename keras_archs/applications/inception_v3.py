@@ -13,18 +13,26 @@ creates exactly the layers keras.applications creates, in the same order and wit
 
 The stem, :class:`Conv`/:class:`Pool`/:class:`Split` and :func:`inception_module` are reused by
 ``inception_resnet_v2``, whose stem and unnamed conv-BN-ReLU units are identical to these.
+
+``aux_logits=True`` adds the auxiliary classifier of Szegedy et al. 2016 (Sec. 4, "Utility of Auxiliary
+Classifiers"), with the dimensions of the reference TF-slim ``inception_v3`` (``AuxLogits`` on ``Mixed_6e``, keras'
+``mixed7``): 5x5/3 average pool, 1x1 conv 128, 5x5 "valid" conv 768 (conv-BN-ReLU units like the trunk's), flatten,
+Dense classifier. It is a second model output, randomly initialised, for training only. Its layers are created after
+the complete main model, which is built (and its ``weights`` loaded) exactly as without the head, so keras' ImageNet
+files still fit the main graph.
 """
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple, Union
 
+import keras
 from keras import layers
 
 from keras_archs import registry
 from keras_archs.applications import _common
 
-__all__ = ["InceptionV3", "preprocess_input", "decode_predictions"]
+__all__ = ["InceptionV3", "AUX_LOSS_WEIGHT", "preprocess_input", "decode_predictions"]
 
 # File names, URL and md5 hashes: keras/src/applications/inception_v3.py (keras 3.15, WEIGHTS_PATH*, file_hash).
 BASE_WEIGHT_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/"
@@ -163,6 +171,22 @@ INCEPTION_V3_MODULES: tuple[tuple[str, tuple[Branch, ...]], ...] = (
 )
 
 
+# Auxiliary classifier (aux_logits=True). Szegedy et al. 2016 Sec. 4 puts it on top of the last 17x17 layer; the
+# dimensions are TF-slim's (tensorflow/models research/slim/nets/inception_v3.py, "AuxLogits"): 5x5/3 average pool,
+# 1x1 conv 128, 5x5 valid conv 768, classifier (slim: a 1x1 conv on the 1x1 grid, here Flatten + Dense, the same map).
+AUX_ENDPOINT = "mixed7"
+AUX_POOL = Pool("avg", 5, 3, "valid")
+AUX_CONVS = (Conv(128, 1), Conv(768, 5, 1, "valid"))
+# slim initialises the classifier from a truncated normal of stddev 0.001 so the side loss starts near uniform.
+AUX_CLASSIFIER_STDDEV = 0.001
+# Weight of the auxiliary loss in the total loss: TF-slim's train_image_classifier.py adds the AuxLogits loss with
+# weights=0.4, as does the training recipe of this project's issue. Use as
+# model.compile(loss=[loss, loss], loss_weights=[1.0, AUX_LOSS_WEIGHT]).
+AUX_LOSS_WEIGHT = 0.4
+# Smallest input with aux_logits=True: the 5x5 pool needs a 5x5 mixed7 grid (measured; 17x17 at 299).
+AUX_MIN_SIZE = 107
+
+
 def conv_bn(x: Any, conv: Conv, name: str | None = None) -> Any:
     """Conv2D without bias, BatchNormalization without gamma, ReLU (keras' ``conv2d_bn`` of both Inception modules).
 
@@ -206,10 +230,8 @@ def inception_v3_features(img_input: Any) -> tuple[Any, dict[str, Any]]:
     """The convolutional trunk: stem and the eleven modules.
 
     Returns:
-        The last module's output and every module's output by name (``"mixed0"`` ... ``"mixed10"``). The endpoints
-        are where the auxiliary classifier of Szegedy et al. 2016 (Sec. 4; on the 17x17 grid, i.e. after
-        ``mixed7``) will attach once ``aux_logits`` is added: its layers must be created after the main head so
-        that the default graph, and the order of its weights, stays exactly keras'.
+        The last module's output and every module's output by name (``"mixed0"`` ... ``"mixed10"``). The auxiliary
+        classifier attaches to ``mixed7`` (the 17x17 grid), see :func:`auxiliary_classifier`.
     """
     x = apply_steps(img_input, STEM)
     endpoints = {}
@@ -264,6 +286,44 @@ def build_inception(
     )
 
 
+def auxiliary_classifier(x: Any, classes: int, classifier_activation: Any) -> Any:
+    """The auxiliary head on ``x`` (``mixed7``'s output): layers ``aux_avg_pool``, ``aux_conv1``/``aux_conv2`` (with
+    ``_bn``, ``_ac``), ``aux_flatten``, ``aux_predictions``.
+
+    On grids smaller than 17x17 (inputs under 299) the 5x5 conv is shrunk to the pooled grid, TF-slim's
+    ``_reduced_kernel_size_for_small_input``; larger inputs leave it 5x5 and change the flattened size.
+    """
+    x = layers.AveragePooling2D(
+        AUX_POOL.size, strides=AUX_POOL.strides, padding=AUX_POOL.padding, name="aux_avg_pool"
+    )(x)
+    x = conv_bn(x, AUX_CONVS[0], name="aux_conv1")
+    grid = x.shape[1:3] if _common.channel_axis() == 3 else x.shape[2:4]
+    wide = AUX_CONVS[1]
+    kernel = tuple(wide.kernel if size is None else min(wide.kernel, size) for size in grid)
+    x = conv_bn(x, wide._replace(kernel=kernel), name="aux_conv2")
+    x = layers.Flatten(name="aux_flatten")(x)
+    return layers.Dense(
+        classes,
+        activation=classifier_activation,
+        kernel_initializer=keras.initializers.TruncatedNormal(stddev=AUX_CLASSIFIER_STDDEV),
+        name="aux_predictions",
+    )(x)
+
+
+def _add_auxiliary_classifier(model: Any, classes: int, classifier_activation: Any) -> Any:
+    """``model`` (the finished main network) with the auxiliary classifier as a second output ``[main, aux]``."""
+    features = model.get_layer(AUX_ENDPOINT).output
+    grid = features.shape[1:3] if _common.channel_axis() == 3 else features.shape[2:4]
+    if any(size is not None and size < AUX_POOL.size for size in grid):
+        raise ValueError(
+            f"`aux_logits=True` needs an input of at least {AUX_MIN_SIZE}x{AUX_MIN_SIZE} (the auxiliary classifier's "
+            f"{AUX_POOL.size}x{AUX_POOL.size} average pool runs on the {AUX_ENDPOINT} grid). "
+            f"Received: input_shape={tuple(model.input_shape[1:])}"
+        )
+    aux = auxiliary_classifier(features, classes, classifier_activation)
+    return keras.Model(model.inputs, [model.output, aux], name=model.name)
+
+
 def InceptionV3(
     include_top=True,
     weights="imagenet",
@@ -273,6 +333,7 @@ def InceptionV3(
     classes=1000,
     classifier_activation="softmax",
     name="inception_v3",
+    aux_logits=False,
 ):
     """Instantiates Inception v3 (Szegedy et al. 2016, arXiv:1512.00567), same graph as keras.applications'.
 
@@ -285,20 +346,44 @@ def InceptionV3(
             least 75x75 otherwise.
         pooling: With ``include_top=False``: None (4D output), "avg" or "max" (global pooling, 2D output).
         classes: Number of classes of the classifier (1000 for the imagenet top).
-        classifier_activation: Activation of ``predictions``; only None or "softmax" with pretrained weights.
+        classifier_activation: Activation of ``predictions`` (and of ``aux_predictions``); only None or "softmax"
+            with pretrained weights.
         name: Model name.
+        aux_logits: Add the auxiliary classifier on ``mixed7`` (Szegedy et al. 2016 Sec. 4, TF-slim's dimensions)
+            as a second output: the model returns ``[predictions, aux_predictions]``. For training; weight its loss
+            by :data:`AUX_LOSS_WEIGHT` (0.4). ``weights`` (e.g. "imagenet") are loaded into the main network, the
+            head starts random; to restore a checkpoint of the whole two-output model, call ``model.load_weights``.
+            Drop the head for inference with ``keras.Model(model.inputs, model.outputs[0])`` (shares the weights).
+            Requires ``include_top=True`` and an input of at least 107x107.
 
     Returns:
         A ``keras.Model``. Preprocess its inputs with :func:`preprocess_input` (pixels scaled to [-1, 1]).
 
     Raises:
         ValueError: For invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
-            (keras.applications' messages for the checks keras makes).
+            (keras.applications' messages for the checks keras makes); ``aux_logits=True`` with
+            ``include_top=False`` or an input smaller than 107x107.
+        TypeError: ``include_top`` or ``aux_logits`` is not a bool.
+
+    Example:
+        >>> from keras_archs.applications.inception_v3 import InceptionV3
+        >>> model = InceptionV3(weights=None, aux_logits=True, classes=10)
+        >>> [tuple(output.shape) for output in model.outputs]
+        [(None, 10), (None, 10)]
     """
     arguments = dict(locals())
-    return build_inception(
+    del arguments["aux_logits"]
+    if not isinstance(aux_logits, bool):
+        raise TypeError(f"`aux_logits` must be True or False. Received: aux_logits={aux_logits!r}")
+    if aux_logits and not include_top:
+        raise ValueError(
+            "`aux_logits=True` adds a classifier and requires `include_top=True`. "
+            f"Received: aux_logits={aux_logits}, include_top={include_top}"
+        )
+    model = build_inception(
         spec_name="InceptionV3", messages=_common.INCEPTION_V3_MESSAGES, trunk=inception_v3_features, **arguments
     )
+    return _add_auxiliary_classifier(model, classes, classifier_activation) if aux_logits else model
 
 
 def preprocess_input(x, data_format=None):

@@ -24,7 +24,6 @@ raises; the TF-slim checkpoint has 1001 classes (background first) and would nee
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from keras import layers
@@ -47,8 +46,8 @@ from keras_archs.applications.inception_v3 import (
 __all__ = ["InceptionV4", "preprocess_input", "decode_predictions"]
 
 DEFAULT_SIZE = 299  # Szegedy et al. 2017, Fig. 9 (input 299x299x3)
-# Measured: the valid convolutions and poolings of the stem and the reductions shrink 75x75 to a 1x1 grid; 74 fails
-# (same bound as keras' Inception v3).
+# Measured: the valid convolutions and poolings of the stem and the reductions shrink 75x75 to a 1x1 grid; at 74 the
+# 17x17 grid is 2x2 and Reduction-B's 3x3/2 valid convs fail (same bound as keras' Inception v3).
 MIN_SIZE = 75
 DROPOUT_RATE = 0.2  # Fig. 9 "Dropout (keep 0.8)"
 
@@ -185,13 +184,6 @@ def InceptionV4(
         pooling=pooling,
         classifier_activation=classifier_activation,
     )
-    if weights == "imagenet" and not os.path.exists(weights):
-        # Raised before the 43M-parameter build; `weights.load_into` would refuse too, but only after it.
-        raise ValueError(
-            "No ImageNet weights are published for InceptionV4 in a format keras_archs loads (TF-slim's "
-            "inception_v4_2016_09_09 checkpoint is a TF1 checkpoint with 1001 classes). Received: weights='imagenet'. "
-            "Use weights=None or the path to a weights file."
-        )
     img_input = _common.image_input(input_tensor, shape)
     features, _endpoints = inception_v4_features(img_input)
     return _common.assemble(

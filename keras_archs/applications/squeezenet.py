@@ -20,10 +20,23 @@ Weights (``weights="imagenet"``):
   the repository's README).
 * 1.1: only without top (rcmalli/keras-squeezenet). No 1.1 file with the ImageNet classifier is published in a form we
   can verify, so ``include_top=True`` with "imagenet" raises.
+
+Bypass (Iandola et al. 2016, Sec. 6, Fig. 2): ``bypass="simple"`` adds the input of every Fire module whose input and
+output widths match (fire3, fire5, fire7, fire9) to its output, like ResNet's identity shortcuts; ``bypass="complex"``
+also gives the other modules (fire2, fire4, fire6, fire8) a shortcut through a 1x1 convolution with as many filters as
+the module outputs. The sum is taken after the module's ReLUs, with no ReLU after it, as in the published
+simple-bypass network (songhan/SqueezeNet-Residual, trainval.prototxt: Eltwise SUM layers ``bypass_23`` ...
+``bypass_89``, whose names the Add layers take). The 1x1 shortcut convolutions are Caffe convolutions with a bias (its
+default ``bias_term``) and no ReLU (a linear projection, as ResNet's). The paper defines bypass for 1.0 only; the same
+rule (identity where widths match, 1x1 projection otherwise) applies to 1.1 unchanged, since 1.1 only moves the
+pools: the same four modules get identities. No bypass weights are published in a form this package reads (the
+residual model is a Caffe ``.caffemodel``), so ``weights="imagenet"`` and ``.net`` files with a bypass raise.
 """
 
 from __future__ import annotations
 
+import inspect
+import os
 from typing import Any
 
 import keras
@@ -63,34 +76,71 @@ _VERSIONS = {
     ),
 }
 DEFAULT_SIZE = 227  # Caffe's crop size
+SMALL_INPUT_STEM_FILTERS = 64  # as SqueezeNet 1.1's stem
+SMALL_INPUT_DEFAULT_SIZE = 32  # CIFAR
+SMALL_INPUT_MIN_SIZE = 8  # three 2x2/2 pools down to 1x1
+BYPASS_CHOICES = (None, "simple", "complex")  # Iandola et al. 2016, Sec. 6 / Fig. 2 (left, middle, right)
 
 
-def fire_module(x: Any, squeeze: int, expand: int, name: str) -> Any:
+def conv_relu(x: Any, filters: int, kernel: int, name: str, relu_name: str, batch_norm: bool = False, **conv_kwargs) -> Any:
+    """Conv2D then ReLU; with ``batch_norm`` a BatchNormalization (``{name}_bn``) sits between them and the conv
+    drops its bias (BN's offset replaces it)."""
+    x = layers.Conv2D(filters, kernel, use_bias=not batch_norm, name=name, **conv_kwargs)(x)
+    if batch_norm:
+        x = layers.BatchNormalization(axis=_common.channel_axis(), name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=relu_name)(x)
+
+
+def fire_module(x: Any, squeeze: int, expand: int, name: str, batch_norm: bool = False) -> Any:
     """Fire module: 1x1 squeeze, then 1x1 and 3x3 expand convs (``expand`` filters each), concatenated.
 
     Layers are created in the Caffe prototxt's order (squeeze, expand1x1, expand3x3), which is also the order of the
     weighted layers in the Deep Compression file and the rcmalli h5.
     """
-    x = layers.Conv2D(squeeze, 1, name=f"{name}_squeeze1x1")(x)
-    x = layers.Activation("relu", name=f"{name}_relu_squeeze1x1")(x)
-    left = layers.Conv2D(expand, 1, name=f"{name}_expand1x1")(x)
-    left = layers.Activation("relu", name=f"{name}_relu_expand1x1")(left)
-    right = layers.Conv2D(expand, 3, padding="same", name=f"{name}_expand3x3")(x)
-    right = layers.Activation("relu", name=f"{name}_relu_expand3x3")(right)
+    x = conv_relu(x, squeeze, 1, f"{name}_squeeze1x1", f"{name}_relu_squeeze1x1", batch_norm)
+    left = conv_relu(x, expand, 1, f"{name}_expand1x1", f"{name}_relu_expand1x1", batch_norm)
+    right = conv_relu(x, expand, 3, f"{name}_expand3x3", f"{name}_relu_expand3x3", batch_norm, padding="same")
     return layers.Concatenate(axis=_common.channel_axis(), name=f"{name}_concat")([left, right])
 
 
-def _features(img_input: Any, version: str) -> Any:
+def bypass_connection(shortcut: Any, x: Any, bypass: str | None, fire_number: int) -> Any:
+    """Adds Fire module ``fire_number``'s input ``shortcut`` to its output ``x`` (Iandola et al. 2016, Sec. 6).
+
+    Identity where the widths match (simple and complex bypass); a biased 1x1 convolution to the output width where
+    they do not (complex bypass only). Its layers are created after the module's own, so the convolutions of the
+    plain network keep their relative order.
+    """
+    if bypass is None:
+        return x
+    axis = _common.channel_axis()
+    name = f"bypass_{fire_number - 1}{fire_number}"  # SqueezeNet-Residual's Eltwise names (bypass_23 ...)
+    if shortcut.shape[axis] != x.shape[axis]:
+        if bypass != "complex":
+            return x
+        shortcut = layers.Conv2D(x.shape[axis], 1, name=f"{name}_conv1x1")(shortcut)
+    return layers.Add(name=name)([shortcut, x])
+
+
+def _features(
+    img_input: Any, version: str, bypass: str | None = None, batch_norm: bool = False, small_input: bool = False
+) -> Any:
     config = _VERSIONS[version]
     filters, kernel = config["stem"]
-    x = layers.Conv2D(filters, kernel, strides=2, name="conv1")(img_input)
-    x = layers.Activation("relu", name="relu_conv1")(x)
+    if small_input:
+        # 28-32 px inputs (Fashion-MNIST, CIFAR): a 3x3/1 stem and 2x2/2 pools keep a 3x3 map for fire9 at 28 px
+        # (28 -> 14 -> 7 -> 3) where the ImageNet stem and 3x3/2 pools would leave nothing to pool.
+        x = conv_relu(img_input, SMALL_INPUT_STEM_FILTERS, 3, "conv1", "relu_conv1", batch_norm, padding="same")
+    else:
+        x = conv_relu(img_input, filters, kernel, "conv1", "relu_conv1", batch_norm, strides=2)
+    pool_size = 2 if small_input else 3
     fire_number, pool_after = 2, 1
     for item in config["body"]:
         if item == "pool":
-            x = layers.MaxPooling2D(3, strides=2, name=f"pool{pool_after}")(x)
+            x = layers.MaxPooling2D(pool_size, strides=2, name=f"pool{pool_after}")(x)
             continue
-        x = fire_module(x, *item, name=f"fire{fire_number}")
+        shortcut = x
+        x = fire_module(x, *item, name=f"fire{fire_number}", batch_norm=batch_norm)
+        x = bypass_connection(shortcut, x, bypass, fire_number)
         pool_after = fire_number
         fire_number += 1
     return x
@@ -121,7 +171,10 @@ def SqueezeNet(
     classes: int = 1000,
     classifier_activation: Any = "softmax",
     name: str | None = None,
-    version: str = "1.0",
+    version: str | None = None,
+    bypass: str | None = None,
+    batch_norm: bool = False,
+    small_input: bool = False,
 ) -> keras.Model:
     """Instantiates SqueezeNet 1.0 or 1.1, with the same arguments as the keras.applications constructors.
 
@@ -135,24 +188,53 @@ def SqueezeNet(
         pooling: ``None``, ``"avg"`` or ``"max"``: global pooling of the features when ``include_top=False``.
         classes: Number of classes (1000 with ImageNet weights and top).
         classifier_activation: Activation after the global average (``"softmax"`` or ``None`` with pretrained weights).
-        name: Model name; default ``"squeezenet1_0"`` / ``"squeezenet1_1"``.
-        version: ``"1.0"`` (default, the paper's model with ImageNet weights) or ``"1.1"`` (2.4x less computation).
+        name: Model name; default ``"squeezenet1_0"`` / ``"squeezenet1_1"``, with ``"_simple_bypass"`` or
+            ``"_complex_bypass"`` appended when ``bypass`` is set.
+        version: ``"1.0"`` (the default: the paper's model with ImageNet weights) or ``"1.1"`` (2.4x less
+            computation). Left as None it is 1.0, or the version a project tag was trained with.
+        bypass: ``None`` (default, the plain network), ``"simple"`` (identity shortcuts around fire3, 5, 7, 9: no new
+            parameters) or ``"complex"`` (also 1x1 convolution shortcuts around fire2, 4, 6, 8: +341,248 parameters
+            for 1.0, +337,152 for 1.1). No pretrained weights exist for either: only ``weights=None`` or a
+            ``.weights.h5`` / ``.h5`` / ``.keras`` file saved from the same configuration.
+        batch_norm: Not in the paper. Adds BatchNormalization between every conv and its ReLU (conv1, squeeze and
+            expand convs; conv10 stays a plain classifier conv) and drops those convs' biases. Measured here: plain
+            SqueezeNet (no BN) trained with Adam collapsed to chance on Fashion-MNIST, the BN variant trains
+            reliably. No pretrained ImageNet weights exist for it.
+        small_input: Not in the paper. For 28-32 px inputs: a 3x3 stride-1 stem (64 filters) and 2x2 stride-2
+            max-pools in place of the ImageNet stem and 3x3/2 pools; the fire modules are unchanged. Default input
+            32x32, minimum 8x8.
 
     Returns:
         A ``keras.Model``.
 
     Raises:
-        ValueError: Invalid argument values (messages as in keras.applications), an unknown ``version``, or
-            ``weights="imagenet"`` for a configuration without a published file.
+        ValueError: Invalid argument values (messages as in keras.applications), an unknown ``version`` or
+            ``bypass``, ``weights="imagenet"`` for a configuration without a published file, or a Deep Compression
+            ``.net`` file with a bypass.
 
     Example:
         >>> import keras_archs
         >>> model = keras_archs.SqueezeNet(weights=None)
         >>> model.count_params()
         1248424
+        >>> keras_archs.SqueezeNet(weights=None, bypass="complex").count_params() - model.count_params()
+        341248
     """
+    arguments = dict(locals())
+    tag_version = _version_for(weights)
+    shipped = _common.shipped_model(registry.get_spec(_SPEC_NAMES[tag_version]), weights, arguments, _DEFAULTS)
+    if shipped is not None:
+        return shipped
+    version = tag_version if version is None else version
     if version not in _VERSIONS:
         raise ValueError(f"`version` must be one of {', '.join(map(repr, _VERSIONS))}. Received: version={version!r}")
+    if bypass not in BYPASS_CHOICES:
+        raise ValueError(
+            f"`bypass` must be one of {', '.join(map(repr, BYPASS_CHOICES))}. Received: bypass={bypass!r}"
+        )
+    for flag, value in (("batch_norm", batch_norm), ("small_input", small_input)):
+        if not isinstance(value, bool):
+            raise TypeError(f"`{flag}` must be True or False. Received: {flag}={value!r}")
     spec = registry.get_spec(_SPEC_NAMES[version])
     input_shape = _common.validate_arguments(
         spec=spec,
@@ -163,27 +245,61 @@ def SqueezeNet(
         input_shape=input_shape,
         pooling=pooling,
         classifier_activation=classifier_activation,
+        default_size=SMALL_INPUT_DEFAULT_SIZE if small_input else None,
+        min_size=SMALL_INPUT_MIN_SIZE if small_input else None,
     )
-    if weights == "imagenet" and spec.find_weights("imagenet", include_top) is None:
+    if (batch_norm or small_input) and weights == "imagenet":
         raise ValueError(
-            f"No ImageNet weights with the classifier are published for SqueezeNet {version}: only the feature "
-            "extractor (rcmalli/keras-squeezenet). Use include_top=False with weights='imagenet', or version='1.0' "
-            "for the full ImageNet model."
+            "No ImageNet weights exist for SqueezeNet with batch_norm=True or small_input=True (variants of this "
+            f"package, not of the paper). Received: weights='imagenet', batch_norm={batch_norm}, "
+            f"small_input={small_input}. Use weights=None or a file saved from the same configuration."
         )
+    _check_bypass_weights(weights, bypass)
     img_input = _common.image_input(input_tensor, input_shape)
     return _common.assemble(
         spec=spec,
         img_input=img_input,
         input_tensor=input_tensor,
-        features=_features(img_input, version),
+        features=_features(img_input, version, bypass, batch_norm=batch_norm, small_input=small_input),
         include_top=include_top,
         pooling=pooling,
         classes=classes,
         classifier_activation=classifier_activation,
         top=_classifier(version),
-        name=name or f"squeezenet{version.replace('.', '_')}",
+        name=name or f"squeezenet{version.replace('.', '_')}" + (f"_{bypass}_bypass" if bypass else ""),
         weights=weights,
     )
+
+
+def _version_for(weights: Any) -> str:
+    """The version a project tag was trained with (``weights="fashion_mnist"`` is a 1.1), else 1.0 (the paper's)."""
+    for version, spec_name in _SPEC_NAMES.items():
+        spec = registry.get_spec(spec_name)
+        if isinstance(weights, str) and weights != "imagenet" and weights in spec.weight_tags:
+            return version
+    return "1.0"
+
+
+def _check_bypass_weights(weights: Any, bypass: str | None) -> None:
+    """Pretrained SqueezeNet files are for the plain network: refuse them with a bypass.
+
+    The Deep Compression ``.net`` loader fills Conv2D layers in model order, so the complex bypass's extra 1x1 convs
+    would shift every later layer; and with a simple bypass the file would load but compute another network.
+    """
+    if bypass is None or weights is None:
+        return
+    is_path = isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights))
+    if weights == "imagenet" and not is_path:
+        raise ValueError(
+            f"No ImageNet weights are published for SqueezeNet with bypass={bypass!r}: the ImageNet files are for the "
+            "plain network. Use bypass=None with weights='imagenet', or weights=None (or your own weights file) with "
+            "a bypass."
+        )
+    if is_path and os.fspath(weights).lower().endswith(".net"):
+        raise ValueError(
+            f"Deep Compression .net files hold the plain SqueezeNet 1.0; they cannot be loaded with bypass={bypass!r}. "
+            f"Received: weights={os.fspath(weights)!r}. Use bypass=None for this file."
+        )
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
@@ -201,6 +317,7 @@ def decode_predictions(preds: Any, top: int = 5) -> list:
 
 
 _SPEC_NAMES = {"1.0": "SqueezeNet1_0", "1.1": "SqueezeNet1_1"}
+_DEFAULTS = {key: parameter.default for key, parameter in inspect.signature(SqueezeNet).parameters.items()}
 _PAPER = "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size, arXiv:1602.07360"
 
 registry.register(

@@ -1,0 +1,200 @@
+"""Fashion-MNIST: the idx reader on files written here (gz and raw), the real Debian files when installed, the search
+order and its one error."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+
+import numpy as np
+import pytest
+
+from keras_archs.data import DatasetCorruptError, DatasetNotFoundError, fashion_mnist
+
+fm = importlib.import_module("keras_archs.data.fashion_mnist")
+
+# Upstream facts (Xiao et al. 2017; https://github.com/zalandoresearch/fashion-mnist): 60,000 + 10,000 examples,
+# balanced classes; the first labels of each file.
+FIRST_TRAIN_LABELS = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
+FIRST_TEST_LABELS = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+
+
+def _idx_bytes(array, magic):
+    header = np.array([magic, *array.shape], ">u4").tobytes()
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx_split(directory, prefix, images, labels, compress):
+    directory.mkdir(parents=True, exist_ok=True)
+    for stem, payload in (
+        (f"{prefix}-images-idx3-ubyte", _idx_bytes(images, fm.IMAGE_MAGIC)),
+        (f"{prefix}-labels-idx1-ubyte", _idx_bytes(labels, fm.LABEL_MAGIC)),
+    ):
+        if compress:
+            with gzip.open(directory / (stem + ".gz"), "wb") as stream:
+                stream.write(payload)
+        else:
+            (directory / stem).write_bytes(payload)
+
+
+@pytest.fixture(scope="module")
+def idx_fixture(tmp_path_factory):
+    """Train split gzip-compressed (like the distributed files), test split raw."""
+    rng = np.random.default_rng(0)
+    data = {
+        "train": (rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), np.arange(12) % 10),
+        "test": (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), np.array([9, 2, 1, 1, 6])),
+    }
+    root = tmp_path_factory.mktemp("fashion")
+    write_idx_split(root, "train", *data["train"], compress=True)
+    write_idx_split(root, "t10k", *data["test"], compress=False)
+    return root, data
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_idx_files_gz_and_raw(idx_fixture, split):
+    root, data = idx_fixture
+    images, labels, source = fm.load_arrays(split, data_dir=root)
+    assert (".gz" in source) == (split == "train")
+    np.testing.assert_array_equal(images[..., 0], data[split][0])
+    np.testing.assert_array_equal(labels, data[split][1])
+    assert images.shape[1:] == (28, 28, 1) and images.dtype == np.uint8
+
+
+def test_dataset_raw_uint8_in_file_order(idx_fixture):
+    root, data = idx_fixture
+    batches = list(fashion_mnist("train", batch_size=5, shuffle=False, data_dir=root))
+    assert [int(b[0].shape[0]) for b in batches] == [5, 5, 2]
+    images = np.concatenate([b[0].numpy() for b in batches])
+    assert images.dtype == np.uint8 and images.shape == (12, 28, 28, 1)
+    np.testing.assert_array_equal(images[..., 0], data["train"][0])
+    assert len(list(fashion_mnist("train", batch_size=5, shuffle=False, drop_remainder=True, data_dir=root))) == 2
+
+
+def test_for_model_resizes_to_rgb_and_normalises(idx_fixture):
+    root, _ = idx_fixture
+    images, _ = next(iter(fashion_mnist("test", batch_size=5, data_dir=root, for_model="SqueezeNet1_1")))
+    assert tuple(images.shape) == (5, 227, 227, 3) and images.dtype.name == "float32"  # SqueezeNet: 227, Caffe BGR
+    grey = fashion_mnist("test", batch_size=5, data_dir=root, image_size=227)
+    raw, _ = next(iter(grey))
+    assert tuple(raw.shape) == (5, 227, 227, 1)
+    np.testing.assert_allclose(images.numpy(), np.repeat(raw.numpy(), 3, axis=-1) - [104.0, 117.0, 123.0], atol=1e-4)
+
+
+def test_augment_keeps_shape_dtype_and_labels(idx_fixture):
+    root, data = idx_fixture
+    ds = fashion_mnist("train", batch_size=12, augment=True, erasing=True, seed=7, data_dir=root)
+    images, labels = next(iter(ds))
+    assert tuple(images.shape) == (12, 28, 28, 1) and images.dtype.name == "uint8"
+    assert sorted(labels.numpy().tolist()) == sorted(data["train"][1].tolist())
+
+
+def test_bad_magic_is_a_clear_error(tmp_path):
+    write_idx_split(tmp_path, "t10k", np.zeros((2, 28, 28)), np.zeros(2), compress=True)
+    # An images file where the labels file should be: magic 0x803 instead of 0x801.
+    (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes((tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes())
+    with pytest.raises(DatasetCorruptError) as info:
+        fm.load_arrays("test", data_dir=tmp_path)
+    message = str(info.value)
+    assert "t10k-labels-idx1-ubyte.gz" in message and "0x00000803" in message and "expected 0x00000801" in message
+
+
+def test_truncated_and_non_gzip_files_are_clear_errors(tmp_path):
+    path = tmp_path / "x-labels-idx1-ubyte"
+    path.write_bytes(_idx_bytes(np.zeros(5), fm.LABEL_MAGIC)[:-2])
+    with pytest.raises(DatasetCorruptError, match=r"holds 11 bytes .* needs 13"):
+        fm.read_idx(path, fm.LABEL_MAGIC)
+    gz = tmp_path / "y-labels-idx1-ubyte.gz"
+    gz.write_bytes(b"not gzip at all")
+    with pytest.raises(DatasetCorruptError, match="not a valid gzip stream"):
+        fm.read_idx(gz, fm.LABEL_MAGIC)
+    short = tmp_path / "z-labels-idx1-ubyte"
+    short.write_bytes(b"\x00\x00")
+    with pytest.raises(DatasetCorruptError, match="shorter than its 8-byte header"):
+        fm.read_idx(short, fm.LABEL_MAGIC)
+
+
+def test_mismatched_counts_and_sizes_are_clear_errors(tmp_path):
+    write_idx_split(tmp_path, "t10k", np.zeros((3, 28, 28)), np.zeros(2), compress=False)
+    with pytest.raises(DatasetCorruptError, match="3 images but .* 2 labels"):
+        fm.load_arrays("test", data_dir=tmp_path)
+    write_idx_split(tmp_path, "train", np.zeros((2, 32, 32)), np.zeros(2), compress=False)
+    with pytest.raises(DatasetCorruptError, match="32x32; Fashion-MNIST images are 28x28"):
+        fm.load_arrays("train", data_dir=tmp_path)
+
+
+def test_missing_data_lists_every_place_looked(tmp_path, monkeypatch):
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "debian" / "fashion-mnist")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    (tmp_path / "debian" / "fashion-mnist").mkdir(parents=True)
+    (tmp_path / "debian" / "fashion-mnist" / "train-labels-idx1-ubyte.gz").write_bytes(b"")
+    with pytest.raises(DatasetNotFoundError) as info:
+        fashion_mnist("train", download=False)
+    error = info.value
+    places = [place for place, _ in error.looked]
+    assert places[0] == f"{tmp_path / 'debian' / 'fashion-mnist'} (Debian package dataset-fashion-mnist)"
+    assert error.looked[0][1] == "missing train-images-idx3-ubyte[.gz]"
+    assert places[1].startswith(str(tmp_path / "keras_home" / "datasets" / "fashion-mnist"))
+    assert error.looked[1][1] == "directory does not exist"
+    assert places[2].startswith("tensorflow_datasets 'fashion_mnist' prepared in")
+    assert places[3] == "tensorflow_datasets download" or places[3].startswith("tensorflow_datasets download")
+    message = str(error)
+    assert all(place in message for place in places)
+    assert "apt-get install dataset-fashion-mnist" in message and "data_dir=" in message
+
+
+def test_explicit_data_dir_missing(tmp_path):
+    with pytest.raises(DatasetNotFoundError) as info:
+        fashion_mnist("test", data_dir=tmp_path / "nowhere")
+    places = [place for place, _ in info.value.looked]
+    assert places[:2] == [f"{tmp_path / 'nowhere'} (data_dir)", f"{tmp_path / 'nowhere' / 'fashion-mnist'} (data_dir)"]
+    assert "/usr/share/datasets" not in " ".join(places)
+
+
+@pytest.fixture(scope="module")
+def debian_arrays():
+    if not all(
+        (fm.DEBIAN_DIR / f"{p}-{k}.gz").is_file()
+        for p in ("train", "t10k")
+        for k in ("images-idx3-ubyte", "labels-idx1-ubyte")
+    ):
+        pytest.skip(f"real Fashion-MNIST files absent from {fm.DEBIAN_DIR}: `apt-get install dataset-fashion-mnist`")
+    return {split: fm.load_arrays(split) for split in ("train", "test")}
+
+
+def test_real_debian_files(debian_arrays):
+    for split, count, first in (("train", 60_000, FIRST_TRAIN_LABELS), ("test", 10_000, FIRST_TEST_LABELS)):
+        images, labels, source = debian_arrays[split]
+        assert str(fm.DEBIAN_DIR) in source
+        assert images.shape == (count, 28, 28, 1) and images.dtype == np.uint8
+        assert np.bincount(labels, minlength=10).tolist() == [count // 10] * 10
+        assert labels[:10].tolist() == first
+        assert images.min() == 0 and images.max() == 255
+
+
+def test_real_debian_pipeline_first_batch(debian_arrays):
+    images, labels = next(iter(fashion_mnist("test", batch_size=10)))
+    assert labels.numpy().tolist() == FIRST_TEST_LABELS
+    np.testing.assert_array_equal(images.numpy(), debian_arrays["test"][0][:10])
+
+
+def test_prepared_tfds_dataset_in_data_dir(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow_datasets not installed: tfds path untested")
+    import tensorflow as tf
+
+    reference = tfds.builder("fashion_mnist", data_dir=tmp_path)
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, size=(6, 28, 28, 1), dtype=np.uint8)
+    tfds.dataset_builders.store_as_tfds_dataset(
+        name="fashion_mnist",
+        version=str(reference.version),
+        features=reference.info.features,
+        split_datasets={"test": tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(6)})},
+        data_dir=tmp_path,
+        disable_shuffling=True,
+    )
+    loaded, labels, source = fm.load_arrays("test", data_dir=tmp_path)
+    assert "tensorflow_datasets" in source
+    np.testing.assert_array_equal(loaded, images)
+    assert labels.tolist() == list(range(6))
