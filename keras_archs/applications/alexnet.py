@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers, ops
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 
 __all__ = ["AlexNet", "LocalResponseNormalization", "LAYOUTS", "preprocess_input", "decode_predictions"]
@@ -345,18 +345,13 @@ def preprocess_input(x: Any, data_format: str | None = None, layout: str = "torc
     Raises:
         ValueError: Unknown ``layout`` or ``data_format``.
     """
-    from keras_archs import imagenet
-
     if layout not in LAYOUTS:
         raise ValueError(f"`layout` must be one of {', '.join(map(repr, LAYOUTS))}. Received: layout={layout!r}")
     return imagenet.preprocess_input(x, data_format=data_format, mode=LAYOUTS[layout].preprocessing)
 
 
-def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample."""
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 _PAPER = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks (NIPS)"

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 from keras_archs.applications.alexnet import ConvLayer, LocalResponseNormalization, caffe_conv, max_pool
 
@@ -247,16 +247,11 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     Returns:
         The preprocessed images.
     """
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
 
 
-def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample."""
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 registry.register(

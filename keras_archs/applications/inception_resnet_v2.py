@@ -17,7 +17,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 from keras_archs.applications.inception_v3 import (
     MAX_POOL,
@@ -184,24 +184,11 @@ def preprocess_input(x, data_format=None):
     Returns:
         The preprocessed input.
     """
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
 
 
-def decode_predictions(preds, top=5):
-    """Decodes an ImageNet prediction batch into ``(class_id, class_name, score)`` tuples, best first.
-
-    Args:
-        preds: Array of shape (batch, 1000).
-        top: How many classes to return per sample.
-
-    Returns:
-        One list of tuples per sample.
-    """
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 SPEC = registry.register(

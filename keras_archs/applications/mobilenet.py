@@ -23,7 +23,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 
 # keras/src/applications/mobilenet.py: BASE_WEIGHT_PATH, the file-name pattern "mobilenet_%s_%d_tf[_no_top].h5" and the
@@ -278,16 +278,11 @@ def MobileNet(
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     """"tf" preprocessing, as keras' ``mobilenet.preprocess_input``: scales pixels from [0, 255] to [-1, 1]."""
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
 
 
-def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample (class names ship with the package)."""
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 def _weight_entry(alpha: float, rows: int, include_top: bool) -> registry.WeightEntry:

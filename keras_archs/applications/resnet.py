@@ -34,7 +34,7 @@ from typing import Any, Callable, NamedTuple
 import keras
 from keras import layers
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 
 # Weight files: keras 3.15 keras/src/applications/resnet.py (BASE_WEIGHTS_PATH, WEIGHTS_HASHES); md5 of the file
@@ -409,8 +409,6 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
 
 
@@ -429,8 +427,6 @@ def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
 
 
@@ -450,20 +446,11 @@ def preprocess_input_torch(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="torch")
 
 
-def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample, for every model of the family.
-
-    Raises:
-        ValueError: If ``preds`` is not a batch of 1000-class predictions.
-    """
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 _COMMON_DOC = """

@@ -42,7 +42,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import registry
+from keras_archs import imagenet, registry
 from keras_archs.applications import _common
 
 # Deep Compression SqueezeNet 1.0 (songhan/SqueezeNet-Deep-Compression, master branch, BSD licence); sha256 measured on
@@ -304,16 +304,11 @@ def _check_bypass_weights(weights: Any, bypass: str | None) -> None:
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     """Caffe preprocessing with Caffe SqueezeNet's mean: RGB -> BGR, subtract (104, 117, 123), no scaling."""
-    from keras_archs import imagenet
-
     return imagenet.preprocess_input(x, data_format=data_format, mode="caffe", mean=CAFFE_BGR_MEAN)
 
 
-def decode_predictions(preds: Any, top: int = 5) -> list:
-    """Top-``top`` ImageNet classes ``(wnid, name, score)`` per sample (class names ship with the package)."""
-    from keras_archs import imagenet
-
-    return imagenet.decode_predictions(preds, top=top)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet.decode_predictions
 
 
 _SPEC_NAMES = {"1.0": "SqueezeNet1_0", "1.1": "SqueezeNet1_1"}

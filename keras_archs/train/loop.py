@@ -29,7 +29,7 @@ import keras
 from keras_archs import registry
 from keras_archs.train import recipes as recipes_lib
 
-__all__ = ["TrainResult", "train", "apply_weight_decay", "raw_pixel_model", "make_strategy", "DATASETS"]
+__all__ = ["TrainResult", "train", "apply_weight_decay", "raw_pixel_model", "make_strategy", "export_trained_model", "DATASETS"]
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet")
 STRATEGIES = ("mirrored", "multiworker", "tpu")
@@ -293,3 +293,39 @@ class _LearningRateLogger(keras.callbacks.Callback):
         if callable(rate) and not hasattr(rate, "numpy"):
             rate = rate(optimizer.iterations)
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathLike) -> dict:
+    """Writes a run's final model without its optimizer state (inference only) and returns its manifest record.
+
+    Args:
+        run_dir: A :func:`train` output directory (``model.keras`` and ``result.json``).
+        destination: The ``.keras`` file to write (e.g. ``saved_models/squeezenet_fashion_mnist.keras``).
+
+    Returns:
+        Dict with the file name, bytes, sha256 and the run's metrics, command, epochs and time.
+    """
+    import hashlib
+
+    run = pathlib.Path(run_dir)
+    result = json.loads((run / "result.json").read_text())
+    trained = keras.saving.load_model(run / "model.keras")
+    # A fresh Functional over the same layers is not compiled, so only the weights and the graph are saved.
+    inference = keras.Model(trained.inputs, trained.outputs, name=trained.name)
+    destination = pathlib.Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(destination.name + ".partial")
+    inference.save(partial)
+    os.replace(partial, destination)
+    data = destination.read_bytes()
+    return {
+        "file": destination.name,
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "params": int(inference.count_params()),
+        "input": {"shape": list(inference.input_shape[1:]), "dtype": "float32", "range": "raw pixels 0..255"},
+        **{key: result[key] for key in ("model", "data", "recipe", "model_kwargs", "epochs", "batch_size", "seed",
+                                        "test_accuracy", "test_loss", "train_seconds", "command")},
+        "curve": {key: result["history"][key] for key in ("accuracy", "val_accuracy", "learning_rate")
+                  if key in result["history"]},
+    }
