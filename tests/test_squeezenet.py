@@ -305,5 +305,5 @@ def test_project_tag_refuses_conflicting_arguments(shipped_tag, kwargs, named):
 
 
 def test_unknown_weights_lists_the_project_tags(shipped_tag):
-    with pytest.raises(ValueError, match="Project tags available for this family: 'demo_tag'"):
+    with pytest.raises(ValueError, match="Project tags available for this family: 'fashion_mnist', 'demo_tag'"):
         keras_archs.SqueezeNet(weights="fashion")

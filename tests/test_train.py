@@ -168,3 +168,16 @@ def test_cli_model_args_parse():
     )
     assert dict(args.model_arg) == {"dropout_rate": 0.3, "block": "B(3,3)"}
     assert registry.get_spec(args.model).family == "wide_resnet"
+
+
+@needs_fashion_mnist
+def test_mixed_precision_run_restores_the_policy(tmp_path):
+    result = loop.train(
+        "CifarResNet20", "fashion_mnist", out_dir=tmp_path / "mp", epochs=1, batch_size=64, train_limit=128,
+        mixed_precision=True, verbose=0,
+    )
+    assert result.model.layers[-1].dtype_policy.name == "mixed_float16" or any(
+        layer.dtype_policy.name == "mixed_float16" for layer in result.model._flatten_layers()
+    )
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert json.loads((tmp_path / "mp" / "result.json").read_text())["mixed_precision"] is True

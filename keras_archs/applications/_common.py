@@ -70,7 +70,7 @@ def check_weights_and_classes(
         message = messages.weights.format(weights=weights)
         extra = registry.family_tags(spec.family)
         if extra:
-            message += f" Project tags available for this family: {', '.join(map(repr, extra))}."
+            message = message.rstrip(".") + f". Project tags available for this family: {', '.join(map(repr, extra))}."
         raise ValueError(message)
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(messages.classes.format(classes=classes))

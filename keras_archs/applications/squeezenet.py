@@ -56,6 +56,21 @@ RCMALLI_NOTOP_URL = (
 )
 RCMALLI_NOTOP_MD5 = "17c944bfcc0e04c6661806fb3a994a4a"
 
+# weights="fashion_mnist": the SqueezeNet 1.1 variant this project trained on Fashion-MNIST (saved_models/MANIFEST.json).
+# It takes raw pixels (28x28x1, 0..255) and returns 10 softmax scores in the dataset's label order.
+FASHION_MNIST_SHA256 = "dad85ae8b9960c8283e8cfcd8837d8ecf2f1c136873972ed805a4b30b24d5232"
+FASHION_MNIST_ARGUMENTS = (
+    ("version", "1.1"),
+    ("include_top", True),
+    ("classes", 10),
+    ("input_shape", (28, 28, 1)),
+    ("batch_norm", True),
+    ("small_input", True),
+    ("bypass", None),
+    ("pooling", None),
+    ("classifier_activation", "softmax"),
+)
+
 # Caffe SqueezeNet's mean pixel, BGR order (forresti/SqueezeNet train_val.prototxt: mean_value 104, 117, 123).
 CAFFE_BGR_MEAN = (104.0, 117.0, 123.0)
 
@@ -364,6 +379,18 @@ registry.register(
                 loader="h5_by_order",
                 source="rcmalli/keras-squeezenet release v1.0 (converted from the Caffe SqueezeNet 1.1 model)",
                 license="MIT",
+            ),
+            registry.WeightEntry(
+                tag="fashion_mnist",
+                include_top=True,
+                fname="squeezenet_fashion_mnist.keras",
+                url=None,  # shipped: saved_models/ (package keras_archs.saved_models)
+                file_hash=FASHION_MNIST_SHA256,
+                loader="keras_model",
+                classes=10,
+                variant=FASHION_MNIST_ARGUMENTS,
+                source="trained by this project: saved_models/MANIFEST.json, saved_models/squeezenet_fashion_mnist.md",
+                license="Apache-2.0 (model); Fashion-MNIST data MIT (Zalando Research)",
             ),
         ),
     )

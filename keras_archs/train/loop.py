@@ -314,7 +314,7 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
     inference = keras.Model(trained.inputs, trained.outputs, name=trained.name)
     destination = pathlib.Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
+    partial = destination.with_name(".partial-" + destination.name)  # keras insists on the .keras suffix
     inference.save(partial)
     os.replace(partial, destination)
     data = destination.read_bytes()

@@ -1,0 +1,65 @@
+"""The models this project trained and ships (saved_models/, installed as keras_archs.saved_models)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import keras_archs
+from keras_archs import registry
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SAVED = REPO / "saved_models"
+MANIFEST = json.loads((SAVED / "MANIFEST.json").read_text())
+FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+
+
+def test_manifest_matches_the_files_and_the_registry():
+    shipped = {entry.fname: entry for spec in registry.all_specs() for entry in spec.weights if entry.url is None}
+    assert set(shipped) == {record["file"] for record in MANIFEST["models"]}
+    for record in MANIFEST["models"]:
+        data = (SAVED / record["file"]).read_bytes()
+        assert len(data) == record["bytes"]
+        assert hashlib.sha256(data).hexdigest() == record["sha256"] == shipped[record["file"]].file_hash
+        assert record["command"].startswith("keras-archs train ")
+
+
+def test_fashion_mnist_squeezenet_takes_raw_pixels():
+    model = keras_archs.SqueezeNet(weights="fashion_mnist")
+    assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
+    probabilities = model.predict(np.zeros((2, 28, 28, 1), np.float32), verbose=0)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"classes=100 \(the tag requires 10\)"):
+        keras_archs.SqueezeNet(weights="fashion_mnist", classes=100)
+
+
+@pytest.mark.skipif(not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} absent (`make data` installs it)")
+def test_fashion_mnist_squeezenet_reaches_its_recorded_accuracy():
+    record = next(r for r in MANIFEST["models"] if r["file"] == "squeezenet_fashion_mnist.keras")
+    images, labels = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays("test")[:2]
+    model = keras_archs.SqueezeNet(weights="fashion_mnist")
+    predictions = model.predict(np.asarray(images, np.float32), batch_size=500, verbose=0).argmax(axis=1)
+    accuracy = float((predictions == np.asarray(labels)).mean())
+    assert accuracy >= 0.93
+    assert abs(accuracy - record["test_accuracy"]) < 1e-3
+
+
+def test_regular_install_ships_the_models(tmp_path):
+    target = tmp_path / "site"
+    completed = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
+         str(REPO)],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    for record in MANIFEST["models"]:
+        installed = target / "keras_archs" / "saved_models" / record["file"]
+        assert hashlib.sha256(installed.read_bytes()).hexdigest() == record["sha256"]
+    assert (target / "keras_archs" / "resources" / "imagenet_class_index.json").exists()
