@@ -31,6 +31,7 @@ from keras_archs.applications.inception_v3 import (
     inception_module,
     reduction_a,
 )
+from keras_archs.applications.inception_v3 import preprocess_input as inception_v3_preprocess_input
 
 __all__ = ["InceptionResNetV2", "CustomScaleLayer", "preprocess_input", "decode_predictions"]
 
@@ -174,20 +175,8 @@ def InceptionResNetV2(
     )
 
 
-def preprocess_input(x, data_format=None):
-    """Scales pixels from [0, 255] to [-1, 1] ("tf" mode), as keras' ``inception_resnet_v2.preprocess_input``.
-
-    Args:
-        x: Image batch or image (NumPy array or tensor), RGB, values in [0, 255].
-        data_format: "channels_last" or "channels_first"; None means the Keras default.
-
-    Returns:
-        The preprocessed input.
-    """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
-
-
-# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+# Both are the same as InceptionV3's ("tf" mode: pixels scaled to [-1, 1]; ImageNet class names), like keras'.
+preprocess_input = inception_v3_preprocess_input
 decode_predictions = imagenet.decode_predictions
 
 
