@@ -16,7 +16,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot]"
 	touch $(STAMP)
 
 install: $(STAMP) data
@@ -30,10 +30,10 @@ data:
 	  else echo "note: $(FMNIST) is missing and apt-get needs root: Fashion-MNIST tests will skip"; fi; \
 	fi
 
-# The demo classifies real photos with the Deep Compression SqueezeNet 1.0. It uses weights="imagenet" (download,
-# hash-checked) unless the public .net file is available locally (shared fixtures), which needs no network.
+# The demo takes the shipped Fashion-MNIST SqueezeNet through Deep Compression and int8 TFLite (keras_archs/demo.py);
+# it also re-compresses the ImageNet SqueezeNet 1.0 when the public Deep Compression .net is available locally.
 demo: install
-	@if [ -f "$(DC_NET)" ]; then $(BIN)/keras-archs demo --weights "$(DC_NET)"; \
+	@if [ -f "$(DC_NET)" ]; then $(BIN)/keras-archs demo --dc-weights "$(DC_NET)"; \
 	else $(BIN)/keras-archs demo; fi
 
 # pytest exit code 5 (no tests collected) fails here like any non-zero code.
