@@ -317,3 +317,20 @@ def test_cli_compress_and_decompress(tmp_path, capsys):
     assert cli.main(["compress", str(source), "--out", str(tmp_path / "x.zip")]) == 2
     assert ".kadc" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_compensated_recipe_is_deterministic_and_uses_calibration_data():
+    model = tiny_model()
+    x, _ = tiny_data(64)
+    recipe = recipes.CompressionRecipe("c", bits=3, compensate=True, calibration_images=32)
+    first = compress.deep_compress(model, recipe=recipe, calibration_data=x)
+    again = compress.deep_compress(model, recipe=recipe, calibration_data=x)
+    assert first.to_bytes() == again.to_bytes()
+    plain = compress.deep_compress(model, recipe=recipe.with_overrides(compensate=False))
+    probe = keras.Model(model.inputs, model.get_layer("fc").input)
+    features = np.asarray(probe(x))
+
+    def fc_output_error(result):
+        return np.mean((features @ (result.model.get_layer("fc").kernel.numpy() - model.get_layer("fc").kernel.numpy())) ** 2)
+
+    assert fc_output_error(first) <= fc_output_error(plain)

@@ -75,15 +75,17 @@ def layer_input_hessians(model: Any, images: np.ndarray, layer_names: Sequence[s
         outputs = probe(images[start:start + batch_size], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for layer, activation in zip(targets, outputs):
-            if isinstance(layer, keras.layers.Dense):
+            if isinstance(layer, keras.layers.Dense) or tuple(layer.kernel_size) == (1, 1):
+                if not isinstance(layer, keras.layers.Dense) and tuple(layer.strides) != (1, 1):
+                    activation = activation[:, ::layer.strides[0], ::layer.strides[1], :]
                 patches = tf.reshape(activation, [-1, activation.shape[-1]])
             else:
                 kh, kw = layer.kernel_size
                 padding = "SAME" if layer.padding == "same" else "VALID"
                 patches = tf.image.extract_patches(activation, [1, kh, kw, 1], [1, *layer.strides, 1], [1, 1, 1, 1], padding)
                 patches = tf.reshape(patches, [-1, patches.shape[-1]])
-            patches = tf.cast(patches, tf.float64)
-            sums[layer.name] = sums[layer.name] + tf.matmul(patches, patches, transpose_a=True).numpy()
+            # float32 products per batch (fast), accumulated in float64 across batches.
+            sums[layer.name] = sums[layer.name] + tf.matmul(patches, patches, transpose_a=True).numpy().astype(np.float64)
             counts[layer.name] += int(patches.shape[0])
     return {name: sums[name] / max(counts[name], 1) for name in sums}
 

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 _MAX_ITERATIONS = 100
+_COMPENSATION_BLOCK = 128  # columns per lazy-update block (GPTQ, Frantar et al. 2023, §4 "Lazy Batch-Updates")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,17 +243,29 @@ def compensated_codes(kernel: np.ndarray, codebook: np.ndarray, hessian: np.ndar
     dead = np.diag(hessian) <= 0
     hessian[dead, dead] = 1.0
     hessian[np.diag_indices(d)] += damp * float(np.mean(np.diag(hessian)))
-    upper = np.linalg.cholesky(np.linalg.inv(hessian)).T
+    import tensorflow as tf  # Eigen's factorisations: numpy's OpenBLAS threads stall on a loaded 2-core machine
+
+    upper = tf.transpose(tf.linalg.cholesky(tf.linalg.inv(tf.constant(hessian)))).numpy()
     values = np.asarray(codebook, np.float64)[1:]
     order = np.argsort(values, kind="stable")
     sorted_values = values[order]
     midpoints = (sorted_values[1:] + sorted_values[:-1]) / 2
     codes = np.zeros(weights.shape, np.int32)
-    for j in range(d):
-        column = weights[:, j]
-        nearest = np.searchsorted(midpoints, column)
-        quantized = np.where(mask[:, j], sorted_values[nearest], 0.0)
-        codes[:, j] = np.where(mask[:, j], order[nearest] + 1, 0)
-        error = (column - quantized) / upper[j, j]
-        weights[:, j + 1:] -= np.outer(error, upper[j, j + 1:])
+    # GPTQ's lazy batch updates: errors are pushed inside a block of columns at once, and onto the columns after the
+    # block with one matrix product (same result as column-by-column, far fewer passes over the matrix).
+    for start in range(0, d, _COMPENSATION_BLOCK):
+        stop = min(start + _COMPENSATION_BLOCK, d)
+        block = weights[:, start:stop].copy()
+        errors = np.zeros_like(block)
+        for j in range(stop - start):
+            column = block[:, j]
+            kept = mask[:, start + j]
+            nearest = np.searchsorted(midpoints, column)
+            quantized = np.where(kept, sorted_values[nearest], 0.0)
+            codes[:, start + j] = np.where(kept, order[nearest] + 1, 0)
+            error = (column - quantized) / upper[start + j, start + j]
+            block[:, j + 1:] -= np.outer(error, upper[start + j, start + j + 1:stop])
+            errors[:, j] = error
+        if stop < d:
+            weights[:, stop:] -= tf.matmul(errors, upper[start:stop, stop:]).numpy()
     return codes.T.reshape(kernel.shape)

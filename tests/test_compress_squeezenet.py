@@ -1,0 +1,84 @@
+"""Issue target 1: the real Deep Compression SqueezeNet 1.0 re-compressed by ``deep_compress(model)`` with no data.
+
+The default recipe is chosen data-free (synthetic images); the photos here only measure it: top-1 agreement with the
+8-bit original on multi-crops of scikit-image's photos that the original is confident about (max probability > 0.3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keras_archs import compress
+from keras_archs.applications import squeezenet
+
+PUBLISHED_BYTES = 675_763
+
+
+def multi_crops(size=227):
+    """Centre + 4 corners at 100 / 87.5 / 75 % of the short side, each also flipped (the AlexNet/GoogLeNet protocol)."""
+    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (test extra) gives the sample photos")
+    from keras import ops
+
+    crops = []
+    for name in ("chelsea", "coffee", "rocket", "astronaut"):
+        image = np.asarray(getattr(skimage_data, name)(), np.float32)[..., :3]
+        height, width = image.shape[:2]
+        for fraction in (1.0, 0.875, 0.75):
+            side = int(min(height, width) * fraction)
+            corners = [((height - side) // 2, (width - side) // 2), (0, 0), (0, width - side), (height - side, 0),
+                       (height - side, width - side)]
+            for top, left in corners:
+                crop = image[top:top + side, left:left + side]
+                for flipped in (crop, crop[:, ::-1]):
+                    crops.append(np.asarray(ops.image.resize(flipped[None], (size, size), antialias=True))[0])
+    return squeezenet.preprocess_input(np.stack(crops))
+
+
+@pytest.fixture(scope="module")
+def original(dc_net_path):
+    return squeezenet.SqueezeNet(weights=dc_net_path)
+
+
+@pytest.fixture(scope="module")
+def recompressed(original):
+    return compress.deep_compress(original)
+
+
+def test_default_recipe_is_the_data_free_squeezenet_recipe(recompressed):
+    assert recompressed.metadata["recipe"]["name"] == "squeezenet1_0_imagenet"
+    assert recompressed.metadata["fine_tune_epochs"] == {"prune": 0, "share": 0}
+
+
+def test_archive_is_under_400_kb(recompressed):
+    size = recompressed.size_bytes
+    assert size < 400_000, recompressed.report_table()
+    assert size < 0.6 * PUBLISHED_BYTES
+
+
+def test_sparsity_pattern_of_the_published_model_is_kept(original, recompressed):
+    for layer in original.layers:
+        if hasattr(layer, "kernel") and layer.kernel is not None:
+            before = layer.kernel.numpy() != 0
+            after = recompressed.model.get_layer(layer.name).kernel.numpy() != 0
+            np.testing.assert_array_equal(before, after)
+
+
+def test_decoded_model_agrees_with_the_8bit_original_on_real_photos(original, recompressed):
+    x = multi_crops()
+    reference = original.predict(x, batch_size=40, verbose=0)
+    decoded = compress.load(recompressed.to_bytes())
+    predicted = decoded.predict(x, batch_size=40, verbose=0)
+    confident = reference.max(axis=1) > 0.3
+    assert confident.sum() >= 40
+    agreement = np.mean(predicted.argmax(1)[confident] == reference.argmax(1)[confident])
+    kl = np.sum(reference * (np.log(reference + 1e-12) - np.log(predicted + 1e-12)), axis=1)[confident].mean()
+    assert agreement >= 0.9, f"agreement {agreement:.3f}, KL {kl:.4f}"
+    assert kl < 0.2
+    # The archive decodes to exactly the compressed model held in memory.
+    np.testing.assert_array_equal(predicted, recompressed.model.predict(x, batch_size=40, verbose=0))
+
+
+@pytest.mark.slow
+def test_compression_without_fine_tuning_is_deterministic(original, recompressed):
+    assert compress.deep_compress(original).to_bytes() == recompressed.to_bytes()
