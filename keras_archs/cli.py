@@ -1,7 +1,9 @@
 """The ``keras-archs`` console script.
 
-Commands: ``list`` (registered models), ``info NAME`` (one model's facts and weight files), ``demo`` (classify real
-photos with the ImageNet SqueezeNet 1.0 from its Deep Compression weights), ``train`` (a paper recipe).
+Commands: ``list`` (registered models), ``info NAME`` (one model's facts and weight files), ``demo`` (the shipped
+Fashion-MNIST SqueezeNet through Deep Compression and int8 TFLite, :mod:`keras_archs.demo`), ``classify`` (real photos
+with the ImageNet SqueezeNet 1.0 from its Deep Compression weights), ``train`` (a paper recipe), ``compress`` /
+``decompress`` (Deep Compression archives), ``export`` (TFLite).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def _center_square(image, size: int):
     return np.asarray(ops.image.resize(crop[None], (size, size), antialias=True))[0]
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _cmd_classify(args: argparse.Namespace) -> int:
     import numpy as np
 
     from keras_archs.applications import squeezenet
@@ -110,6 +112,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         rows.append([name, *(f"{label} {score:.2f}" for _, label, score in top5[:3])])
     print(_table(rows, ["photo", "top-1", "top-2", "top-3"]))
     print(f"{len(images)} photos classified in {elapsed:.2f} s on CPU")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from keras_archs import demo
+
+    dc_weights = None if args.no_imagenet else args.dc_weights
+    demo.run_demo(args.out, train_limit=args.train_limit, epochs=args.epochs, dc_weights=dc_weights)
     return 0
 
 
@@ -147,6 +157,76 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(name_or_path: str, weights: str | None, model_args: dict):
+    """A model from a registry name (with ``weights``), a ``.keras`` file or a ``.kadc`` archive."""
+    import keras
+
+    if name_or_path.endswith(".kadc"):
+        from keras_archs import compress
+
+        return compress.load(name_or_path)
+    if name_or_path.endswith(".keras") or os.path.sep in name_or_path:
+        if not os.path.exists(name_or_path):
+            raise ValueError(f"MODEL {name_or_path!r} is neither a registry name nor an existing .keras/.kadc file.")
+        return keras.saving.load_model(name_or_path)
+    from keras_archs import registry
+
+    kwargs = dict(model_args)
+    if weights is not None:
+        kwargs["weights"] = weights
+    return registry.get_model(name_or_path, **kwargs)
+
+
+def _labelled_arrays(data: str, split: str, limit: int | None = None):
+    import importlib
+
+    import numpy as np
+
+    if data != "fashion_mnist":
+        raise ValueError(f"--data for compression fine-tuning accepts 'fashion_mnist' (raw-pixel arrays). Received: {data!r}")
+    images, labels, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays(split)
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return images.astype(np.float32), labels.astype(np.int64)
+
+
+def _cmd_compress(args: argparse.Namespace) -> int:
+    from keras_archs import compress
+
+    if not args.out.endswith(".kadc"):
+        raise ValueError(f"--out must end in .kadc (the archive extension). Received: {args.out!r}")
+    model = _load_model(args.model, args.weights, dict(args.model_arg))
+    train = val = None
+    if args.data:
+        train = _labelled_arrays(args.data, "train", args.train_limit)
+        val = _labelled_arrays(args.data, "test")
+    started = time.perf_counter()
+    result = compress.deep_compress(model, recipe=args.recipe, train_data=train, val_data=val, epochs=args.epochs,
+                                    batch_size=args.batch_size, verbose=1 if sys.stdout.isatty() else 2)
+    result.metadata["command"] = "keras-archs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    written = result.save(args.out)
+    print(result.report_table())
+    print(f"{args.out}: {written:,} bytes (model float32: {4 * model.count_params():,} bytes), "
+          f"{time.perf_counter() - started:.1f} s")
+    if val is not None:
+        print(f"test accuracy: {result.metadata['val_accuracy_before']:.4f} before, "
+              f"{result.metadata['val_accuracy_after']:.4f} after compression")
+    return 0
+
+
+def _cmd_decompress(args: argparse.Namespace) -> int:
+    from keras_archs import compress
+
+    if not args.out.endswith(".keras"):
+        raise ValueError(f"--out must end in .keras. Received: {args.out!r}")
+    started = time.perf_counter()
+    model = compress.load(args.archive)
+    decoded = time.perf_counter() - started
+    model.save(args.out)
+    print(f"{args.archive} -> {args.out}: {model.name}, {model.count_params():,} params, decoded in {decoded:.2f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="keras-archs", description="Classic CNN architectures for Keras 3.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -163,10 +243,19 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("name")
     info.set_defaults(run=_cmd_info)
 
-    demo = commands.add_parser("demo", help="classify real photos with ImageNet SqueezeNet 1.0")
-    demo.add_argument("--weights", default="imagenet", help="'imagenet' (download, hash-checked) or a .net path")
-    demo.add_argument("--image", action="append", default=[], help="photo to classify (repeatable)")
+    demo = commands.add_parser("demo", help="Fashion-MNIST SqueezeNet: evaluate, deep-compress, TFLite int8, table + plot")
+    demo.add_argument("--out", default="demo_output", help="directory for the archive, .tflite, results and plot")
+    demo.add_argument("--train-limit", type=int, default=12000, help="training images of the short fine-tune")
+    demo.add_argument("--epochs", type=int, default=2, help="epochs of the short fine-tune")
+    demo.add_argument("--dc-weights", default=None,
+                      help="Deep Compression SqueezeNet 1.0 .net (or 'imagenet') to re-compress too")
+    demo.add_argument("--no-imagenet", action="store_true", help="skip the ImageNet SqueezeNet part")
     demo.set_defaults(run=_cmd_demo)
+
+    classify = commands.add_parser("classify", help="classify photos with ImageNet SqueezeNet 1.0 (DC weights)")
+    classify.add_argument("--weights", default="imagenet", help="'imagenet' (download, hash-checked) or a .net path")
+    classify.add_argument("--image", action="append", default=[], help="photo to classify (repeatable)")
+    classify.set_defaults(run=_cmd_classify)
 
     training = commands.add_parser("train", help="train a model with its paper recipe")
     training.add_argument("model", help="registry name (keras-archs list)")
@@ -183,6 +272,30 @@ def build_parser() -> argparse.ArgumentParser:
     training.add_argument("--seed", type=int, default=0)
     training.add_argument("--train-limit", type=int, default=None, help="examples per epoch (smoke runs)")
     training.set_defaults(run=_cmd_train)
+
+    compressing = commands.add_parser("compress", help="Deep Compression: prune, share weights, Huffman-code")
+    compressing.add_argument("model", help="registry name, .keras file or .kadc archive")
+    compressing.add_argument("--out", required=True, help="archive to write (.kadc)")
+    compressing.add_argument("--weights", default=None, help="weights for a registry model ('imagenet', a tag, a path)")
+    compressing.add_argument("--recipe", default=None, help="compression recipe (default: the model's)")
+    compressing.add_argument("--data", default=None, choices=("fashion_mnist",), help="fine-tune on this dataset")
+    compressing.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (default: the recipe's)")
+    compressing.add_argument("--batch-size", type=int, default=128)
+    compressing.add_argument("--train-limit", type=int, default=None, help="training examples used (subset)")
+    compressing.add_argument("--model-arg", type=_model_arg, action="append", default=[], metavar="KEY=VALUE")
+    compressing.set_defaults(run=_cmd_compress)
+
+    decompressing = commands.add_parser("decompress", help="archive (.kadc) -> Keras model (.keras)")
+    decompressing.add_argument("archive")
+    decompressing.add_argument("--out", required=True, help=".keras file to write")
+    decompressing.set_defaults(run=_cmd_decompress)
+
+    try:
+        from keras_archs.export import tflite
+    except ImportError:  # pragma: no cover - the export module ships with the package
+        tflite = None
+    if tflite is not None and hasattr(tflite, "add_cli_parser"):
+        tflite.add_cli_parser(commands)
     return parser
 
 

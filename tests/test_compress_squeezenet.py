@@ -9,30 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from keras_archs import compress
+from keras_archs import compress, demo
 from keras_archs.applications import squeezenet
 
 PUBLISHED_BYTES = 675_763
 
 
 def multi_crops(size=227):
-    """Centre + 4 corners at 100 / 87.5 / 75 % of the short side, each also flipped (the AlexNet/GoogLeNet protocol)."""
-    skimage_data = pytest.importorskip("skimage.data", reason="scikit-image (test extra) gives the sample photos")
-    from keras import ops
-
-    crops = []
-    for name in ("chelsea", "coffee", "rocket", "astronaut"):
-        image = np.asarray(getattr(skimage_data, name)(), np.float32)[..., :3]
-        height, width = image.shape[:2]
-        for fraction in (1.0, 0.875, 0.75):
-            side = int(min(height, width) * fraction)
-            corners = [((height - side) // 2, (width - side) // 2), (0, 0), (0, width - side), (height - side, 0),
-                       (height - side, width - side)]
-            for top, left in corners:
-                crop = image[top:top + side, left:left + side]
-                for flipped in (crop, crop[:, ::-1]):
-                    crops.append(np.asarray(ops.image.resize(flipped[None], (size, size), antialias=True))[0])
-    return squeezenet.preprocess_input(np.stack(crops))
+    pytest.importorskip("skimage.data", reason="scikit-image (test extra) gives the sample photos")
+    return squeezenet.preprocess_input(demo.photo_multi_crops(size))
 
 
 @pytest.fixture(scope="module")

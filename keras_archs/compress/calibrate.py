@@ -9,6 +9,7 @@ layer's input second moments ``E[x x^T]`` over all patch positions. No photo, no
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -72,7 +73,9 @@ def layer_input_hessians(model: Any, images: np.ndarray, layer_names: Sequence[s
     sums = {layer.name: 0.0 for layer in targets}
     counts = {layer.name: 0 for layer in targets}
     for start in range(0, len(images), batch_size):
-        outputs = probe(images[start:start + batch_size], training=False)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The structure of `inputs`")  # named-input models
+            outputs = probe(images[start:start + batch_size], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for layer, activation in zip(targets, outputs):
             if isinstance(layer, keras.layers.Dense) or tuple(layer.kernel_size) == (1, 1):

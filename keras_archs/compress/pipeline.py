@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import warnings
 from typing import Any, Iterable, Mapping, Sequence
 
 import keras
@@ -186,7 +187,9 @@ def evaluate_accuracy(model: keras.Model, data: Any, batch_size: int = 256) -> f
     batches = ([(data[0][i:i + batch_size], data[1][i:i + batch_size]) for i in range(0, len(data[0]), batch_size)]
                if isinstance(data, tuple) else data)
     for x, y in batches:
-        predicted = np.argmax(np.asarray(model(x, training=False)), axis=-1)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The structure of `inputs`")  # named-input models
+            predicted = np.argmax(np.asarray(model(x, training=False)), axis=-1)
         y = np.asarray(y)
         labels = np.argmax(y, axis=-1) if y.ndim >= 2 and y.shape[-1] > 1 else y.reshape(-1)
         correct += int(np.sum(predicted == labels))

@@ -1,0 +1,274 @@
+"""``keras-archs demo``: the package end to end on the shipped Fashion-MNIST SqueezeNet, in a few minutes on a CPU.
+
+1. load the shipped Keras model and evaluate it on the 10,000 test images;
+2. deep-compress it (prune -> share -> Huffman) with a short fine-tune on a subset of the training set;
+3. decode the archive back to Keras and evaluate it;
+4. export the decoded model to int8 TFLite and evaluate it in the LiteRT interpreter;
+5. also evaluate the shipped archive (the full-length ``keras-archs compress`` run);
+6. print one table (format, bytes, accuracy, batch-1 latency) and write a plot (accuracy vs size);
+7. when the Deep Compression ImageNet SqueezeNet 1.0 weights are available, re-compress it with its default recipe and
+   show its size next to the published 675,763-byte file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+import pathlib
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = ["DemoRow", "run_demo"]
+
+PUBLISHED_DC_SQUEEZENET_BYTES = 675_763  # songhan/SqueezeNet-Deep-Compression, SqueezeNet_v1.0 (DESIGN.md §5)
+
+
+@dataclasses.dataclass
+class DemoRow:
+    format: str
+    bytes: int
+    accuracy: float | None
+    latency_ms: float | None
+    note: str = ""
+
+
+class _Progress:
+    """Numbered steps with elapsed time: ``[3/7 0:42] decoding the archive``."""
+
+    def __init__(self, total: int, echo: Callable[[str], None] = print):
+        self.total, self.step, self.started, self.echo = total, 0, time.perf_counter(), echo
+
+    def __call__(self, message: str) -> None:
+        self.step += 1
+        elapsed = int(time.perf_counter() - self.started)
+        self.echo(f"[{self.step}/{self.total} {elapsed // 60}:{elapsed % 60:02d}] {message}")
+
+
+def _median_ms(function: Callable[[], Any], runs: int = 30, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - started)
+    return 1000 * float(np.median(times))
+
+
+def keras_latency_ms(model: Any, example: np.ndarray, runs: int = 30) -> float:
+    """Median wall time of one batch-1 forward pass through a traced ``tf.function`` of the model (graph mode, the
+    way a serving Keras model runs; eager calls would add ~1 ms of Python per layer)."""
+    import tensorflow as tf
+
+    x = tf.constant(np.asarray(example[None], np.float32))
+    forward = tf.function(lambda inputs: model(inputs, training=False))
+    return _median_ms(lambda: forward(x).numpy(), runs)
+
+
+def gzip_size(path: str | os.PathLike) -> int:
+    """Bytes of the file after gzip -9 (what an app download or an APK's compressed asset costs)."""
+    import gzip
+
+    return len(gzip.compress(pathlib.Path(path).read_bytes(), compresslevel=9, mtime=0))
+
+
+def photo_multi_crops(size: int = 227, names: tuple[str, ...] = ("chelsea", "coffee", "rocket", "astronaut")) -> np.ndarray:
+    """RGB 0..255 crops of scikit-image's sample photos: centre + 4 corners at 100 / 87.5 / 75 % of the short side,
+    each also flipped (the multi-crop protocol of AlexNet/GoogLeNet evaluation), resized to ``size``.
+
+    Raises:
+        ImportError: scikit-image is not installed (``pip install keras_archs[test]``).
+    """
+    import skimage.data
+    from keras import ops
+
+    crops = []
+    for name in names:
+        image = np.asarray(getattr(skimage.data, name)(), np.float32)[..., :3]
+        height, width = image.shape[:2]
+        for fraction in (1.0, 0.875, 0.75):
+            side = int(min(height, width) * fraction)
+            corners = [((height - side) // 2, (width - side) // 2), (0, 0), (0, width - side), (height - side, 0),
+                       (height - side, width - side)]
+            for top, left in corners:
+                crop = image[top:top + side, left:left + side]
+                for flipped in (crop, crop[:, ::-1]):
+                    crops.append(np.asarray(ops.image.resize(flipped[None], (size, size), antialias=True))[0])
+    return np.stack(crops)
+
+
+def agreement_on_photos(reference: Any, candidate: Any, crops: np.ndarray, threshold: float = 0.3) -> tuple[float, float, int]:
+    """(top-1 agreement, mean KL(reference || candidate), n) over the crops where ``reference`` is confident."""
+    p = reference.predict(crops, batch_size=40, verbose=0)
+    q = candidate.predict(crops, batch_size=40, verbose=0)
+    confident = p.max(axis=1) > threshold
+    kl = np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)[confident]
+    return float(np.mean(p.argmax(1)[confident] == q.argmax(1)[confident])), float(kl.mean()), int(confident.sum())
+
+
+def tflite_latency_ms(path: str | os.PathLike, example: np.ndarray, runs: int = 30, num_threads: int = 2) -> float:
+    """Median wall time of one ``invoke()`` of the interpreter on a batch-1 input (quantised if the file wants it)."""
+    from keras_archs.export import tflite
+
+    interpreter_type, _ = tflite.interpreter_class()
+    interpreter = interpreter_type(model_path=os.fspath(path), num_threads=num_threads)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    x = np.asarray(example[None], np.float32)
+    if detail["dtype"] != np.float32:
+        scale, zero_point = detail["quantization"]
+        info = np.iinfo(detail["dtype"])
+        x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
+    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    return _median_ms(interpreter.invoke, runs)
+
+
+def _fashion_mnist(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    images, labels, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays(split)
+    if limit:
+        images, labels = images[:limit], labels[:limit]
+    return images.astype(np.float32), labels.astype(np.int64)
+
+
+def _plot(rows: list[DemoRow], path: pathlib.Path) -> pathlib.Path | None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    points = [row for row in rows if row.accuracy is not None]
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for row in points:
+        axis.scatter(row.bytes / 1000, 100 * row.accuracy, s=40)
+        axis.annotate(row.format, (row.bytes / 1000, 100 * row.accuracy), textcoords="offset points", xytext=(6, 4),
+                      fontsize=8)
+    axis.set_xscale("log")
+    axis.set_xlabel("size (kB, log scale)")
+    axis.set_ylabel("Fashion-MNIST test accuracy (%)")
+    axis.set_title("SqueezeNet 1.1 on Fashion-MNIST: accuracy vs size")
+    axis.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def _table(rows: list[DemoRow]) -> str:
+    header = ["format", "bytes", "accuracy", "latency b=1", "note"]
+    cells = [[r.format, f"{r.bytes:,}", "-" if r.accuracy is None else f"{r.accuracy:.4f}",
+              "-" if r.latency_ms is None else f"{r.latency_ms:.2f} ms", r.note] for r in rows]
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *cells)]
+    line = lambda cs: "  ".join(str(c).ljust(w) for c, w in zip(cs, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 12000, epochs: int = 2,
+             dc_weights: str | os.PathLike | None = None, echo: Callable[[str], None] = print) -> list[DemoRow]:
+    """Runs the demo (module docstring) and returns the table rows; writes archive, .tflite, table and plot.
+
+    Args:
+        out_dir: Where to write ``squeezenet_fashion_mnist_demo.kadc``, ``.tflite``, ``results.json`` and
+            ``accuracy_vs_size.png``.
+        train_limit: Training images used by the short fine-tune.
+        epochs: Fine-tuning epochs of the short run (split between pruning and weight sharing).
+        dc_weights: Path of the Deep Compression SqueezeNet 1.0 ``.net`` (or "imagenet" to download); None skips it.
+        echo: Where progress lines go.
+
+    Raises:
+        keras_archs.data.DatasetNotFoundError: Fashion-MNIST is not installed (see README).
+    """
+    import keras
+
+    from keras_archs import compress, registry, saved_models, weights
+    from keras_archs.export import tflite
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(8 if dc_weights else 7, echo)
+    rows: list[DemoRow] = []
+
+    progress("loading the shipped Fashion-MNIST SqueezeNet and the test set")
+    model = registry.get_model("SqueezeNet1_1", weights="fashion_mnist")
+    entry = next(e for e in registry.get_spec("SqueezeNet1_1").weights if e.tag == "fashion_mnist")
+    keras_path = weights.shipped_path(entry)
+    x_test, y_test = _fashion_mnist("test")
+    example = x_test[0]
+    accuracy = compress.evaluate_accuracy(model, (x_test, y_test))
+    rows.append(DemoRow("Keras .keras (float32)", keras_path.stat().st_size, accuracy, keras_latency_ms(model, example),
+                        "shipped"))
+    echo(f"    test accuracy {accuracy:.4f}")
+
+    progress(f"deep-compressing: prune -> share -> Huffman, fine-tuning {epochs} epoch(s) on {train_limit:,} images")
+    x_train, y_train = _fashion_mnist("train", train_limit)
+    result = compress.deep_compress(model, train_data=(x_train, y_train), epochs=epochs, verbose=2)
+    archive_path = out / "squeezenet_fashion_mnist_demo.kadc"
+    result.save(archive_path)
+
+    progress("decoding the archive back to a Keras model and evaluating it")
+    started = time.perf_counter()
+    decoded = compress.load(archive_path)
+    decode_seconds = time.perf_counter() - started
+    accuracy = compress.evaluate_accuracy(decoded, (x_test, y_test))
+    rows.append(DemoRow("Deep Compression .kadc (demo run)", archive_path.stat().st_size, accuracy,
+                        keras_latency_ms(decoded, example), f"{epochs}-epoch fine-tune on {train_limit:,}; "
+                        f"decoded in {decode_seconds:.2f} s"))
+    echo(f"    {archive_path.stat().st_size:,} bytes, test accuracy {accuracy:.4f}")
+
+    progress("exporting the decoded model to int8 TFLite and evaluating it in the interpreter")
+    exported = tflite.to_tflite(decoded, out / "squeezenet_fashion_mnist_int8.tflite", mode="int8",
+                                representative_data=x_train[:500], io_dtype="int8")
+    check = tflite.verify_tflite(exported.path, decoded, (x_test, y_test))
+    rows.append(DemoRow("TFLite int8 (from the archive)", exported.bytes, check.tflite_accuracy,
+                        tflite_latency_ms(exported.path, example), f"{check.interpreter}, top-1 agreement "
+                        f"{check.top1_agreement:.4f} with Keras; gzip -9: {gzip_size(exported.path):,} B"))
+    echo(f"    {exported.bytes:,} bytes, test accuracy {check.tflite_accuracy:.4f}")
+
+    progress("evaluating the shipped archive (full `keras-archs compress` run)")
+    shipped = pathlib.Path(saved_models.__file__).parent / "squeezenet_fashion_mnist.kadc"
+    if shipped.exists():
+        full = compress.load(shipped)
+        rows.append(DemoRow("Deep Compression .kadc (shipped)", shipped.stat().st_size,
+                            compress.evaluate_accuracy(full, (x_test, y_test)), None, "full fine-tune, MANIFEST.json"))
+    else:
+        echo(f"    {shipped} is not installed; skipped")
+
+    if dc_weights:
+        progress("re-compressing the Deep Compression ImageNet SqueezeNet 1.0 (no data, default recipe)")
+        from keras_archs.applications import squeezenet
+
+        imagenet_model = squeezenet.SqueezeNet(weights=dc_weights)
+        started = time.perf_counter()
+        recompressed = compress.deep_compress(imagenet_model)
+        path = out / "squeezenet1_0_imagenet.kadc"
+        size = recompressed.save(path)
+        echo(f"    {size:,} bytes vs the published {PUBLISHED_DC_SQUEEZENET_BYTES:,} "
+             f"({size / PUBLISHED_DC_SQUEEZENET_BYTES:.1%}), {time.perf_counter() - started:.0f} s")
+        rows.append(DemoRow("ImageNet SqueezeNet 1.0 published .net", PUBLISHED_DC_SQUEEZENET_BYTES, None, None,
+                            "8-bit codes, 4-bit indices, no Huffman"))
+        note = f"recipe {recompressed.metadata['recipe']['name']}"
+        try:
+            crops = squeezenet.preprocess_input(photo_multi_crops())
+        except ImportError:
+            crops = None
+        if crops is not None:
+            agreement, kl, count = agreement_on_photos(imagenet_model, compress.load(path), crops)
+            note += f"; top-1 agreement {agreement:.3f} with the .net on {count} confident photo crops (KL {kl:.3f})"
+        rows.append(DemoRow("ImageNet SqueezeNet 1.0 re-compressed .kadc", size, None, None, note))
+
+    progress("writing the table and the plot")
+    table = _table(rows)
+    (out / "results.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+    plot = _plot([r for r in rows if "ImageNet" not in r.format], out / "accuracy_vs_size.png")
+    progress("done")
+    echo("")
+    echo(table)
+    echo(f"\nlatency: median of 30 batch-1 calls after 5 warm-up calls, TFLite with 2 threads; files in {out}"
+         + (f"; plot {plot}" if plot else "; plot skipped (matplotlib not installed)"))
+    del keras
+    return rows
