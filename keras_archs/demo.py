@@ -118,12 +118,7 @@ def tflite_latency_ms(path: str | os.PathLike, example: np.ndarray, runs: int = 
     interpreter = interpreter_type(model_path=os.fspath(path), num_threads=num_threads)
     interpreter.allocate_tensors()
     detail = interpreter.get_input_details()[0]
-    x = np.asarray(example[None], np.float32)
-    if detail["dtype"] != np.float32:
-        scale, zero_point = detail["quantization"]
-        info = np.iinfo(detail["dtype"])
-        x = np.clip(np.round(x / scale + zero_point), info.min, info.max)
-    interpreter.set_tensor(detail["index"], x.astype(detail["dtype"]))
+    interpreter.set_tensor(detail["index"], tflite.quantize_input(np.asarray(example[None], np.float32), detail))
     return _median_ms(interpreter.invoke, runs)
 
 

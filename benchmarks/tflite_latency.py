@@ -1,0 +1,148 @@
+"""Keras vs TensorFlow Lite latency at batch 1, every TFLite mode side by side in one process.
+
+Usage: python benchmarks/tflite_latency.py [--runs 50] [--warmup 10] [--threads 2]
+                                          [--models squeezenet224 fashion_mnist mobilenet]
+
+Models: ``squeezenet224`` (SqueezeNet 1.1, 224x224, 1000 classes, random weights: latency and size do not depend on the
+values), ``fashion_mnist`` (the shipped Fashion-MNIST SqueezeNet 1.1, 28x28x1 raw pixels), ``mobilenet`` (MobileNet
+1.0, 224, random weights). Each model is converted with ``keras_archs.export.to_tflite`` in the four modes (int8 with
+uint8 I/O, calibrated on 200 Fashion-MNIST training images, or on 200 random images for the ImageNet models).
+
+Timed, each the median of ``--runs`` calls after ``--warmup`` calls on one fixed input:
+* ``keras eager``: ``model(x, training=False)`` then ``.numpy()``;
+* ``keras tf.function``: the same call compiled once with ``tf.function`` (the fair Keras baseline; ratios use it);
+* ``tflite <mode>``: ``set_tensor`` + ``invoke()`` + ``get_tensor`` in the LiteRT interpreter (XNNPACK, its default).
+Threads: TensorFlow intra-op = ``--threads``, inter-op = 1; interpreter ``num_threads=--threads``.
+Bytes: the ``.keras`` file for Keras, the ``.tflite`` file (and its gzip size) for TFLite. Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import importlib
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+
+def _median_ms(call, runs: int, warmup: int) -> float:
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return 1000.0 * statistics.median(times)
+
+
+def _model_and_data(name: str):
+    """(model, one input, calibration inputs, label set, preprocessing) for a benchmark model name."""
+    import keras_archs
+    from keras_archs import registry
+    from keras_archs.data import pipeline
+
+    rng = np.random.default_rng(0)
+    if name == "fashion_mnist":
+        model = keras_archs.SqueezeNet(version="1.1", weights="fashion_mnist")
+        try:
+            images = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays("train")[0]
+            calibration = images[rng.permutation(len(images))[:200]].astype(np.float32)
+        except (OSError, ValueError):  # no Fashion-MNIST here: latency does not depend on the data
+            calibration = rng.uniform(0, 255, (200, 28, 28, 1)).astype(np.float32)
+        return model, calibration[:1], calibration, "fashion_mnist", None
+    spec_name, mode = {"squeezenet224": ("SqueezeNet1_1", "squeezenet_caffe"), "mobilenet": ("MobileNet", "tf")}[name]
+    model = registry.get_model(spec_name, weights=None, input_shape=(224, 224, 3))
+    calibration = np.asarray(pipeline.preprocess(rng.uniform(0, 255, (200, 224, 224, 3)).astype(np.float32), mode))
+    return model, calibration[:1], calibration, None, mode
+
+
+def _tflite_call(path: pathlib.Path, x: np.ndarray, threads: int):
+    from keras_archs.export import tflite
+
+    cls, _ = tflite.interpreter_class()
+    interpreter = cls(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
+    quantized = tflite.quantize_input(x, source)  # the same input quantisation verify_tflite uses
+
+    def call():
+        interpreter.set_tensor(source["index"], quantized)
+        interpreter.invoke()
+        return interpreter.get_tensor(target["index"])
+
+    return call
+
+
+def _rows(name: str, args: argparse.Namespace, workdir: pathlib.Path) -> list[list[str]]:
+    import tensorflow as tf
+
+    from keras_archs.export import to_tflite
+
+    model, x, calibration, labels, preprocessing = _model_and_data(name)
+    keras_file = workdir / f"{name}.keras"
+    model.save(keras_file)
+    compiled = tf.function(lambda t: model(t, training=False))
+    tensor = tf.constant(x)
+    timings = [
+        ("keras eager", keras_file.stat().st_size, None,
+         _median_ms(lambda: model(tensor, training=False).numpy(), args.runs, args.warmup)),
+        ("keras tf.function", keras_file.stat().st_size, None,
+         _median_ms(lambda: compiled(tensor).numpy(), args.runs, args.warmup)),
+    ]
+    for mode in ("float32", "float16", "dynamic", "int8"):
+        result = to_tflite(
+            model, workdir / f"{name}_{mode}.tflite", mode=mode, labels=labels, preprocessing=preprocessing,
+            representative_data=calibration if mode == "int8" else None, io_dtype="uint8" if mode == "int8" else None,
+        )
+        gzipped = len(gzip.compress(result.path.read_bytes(), compresslevel=9))
+        latency = _median_ms(_tflite_call(result.path, x, args.threads), args.runs, args.warmup)
+        timings.append((f"tflite {mode}", result.bytes, gzipped, latency))
+    baseline = timings[1][3]
+    return [
+        [name, label, f"{size:,}", "-" if gz is None else f"{gz:,}", f"{ms:.2f}", f"{ms / baseline:.2f}"]
+        for label, size, gz, ms in timings
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", nargs="+", default=["squeezenet224", "fashion_mnist"],
+                        choices=("squeezenet224", "fashion_mnist", "mobilenet"))
+    args = parser.parse_args()
+
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)  # before TF runs anything
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    import keras
+
+    from keras_archs.export import tflite
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
+          f"{sys.version.split()[0]}, tensorflow {tf.__version__}, keras {keras.__version__}, interpreter "
+          f"{tflite.interpreter_class()[1]}; batch 1, {args.threads} threads, median of {args.runs} runs after "
+          f"{args.warmup} warm-up; ratio = median / keras tf.function")
+    print()
+    print("| model | format | bytes | gzip bytes | median ms | ratio vs Keras |")
+    print("|---|---|---:|---:|---:|---:|")
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in args.models:
+            for row in _rows(name, args, pathlib.Path(workdir)):
+                print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
