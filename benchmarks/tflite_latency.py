@@ -24,7 +24,6 @@ import importlib
 import os
 import pathlib
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -35,14 +34,9 @@ import numpy as np  # noqa: E402
 
 
 def _median_ms(call, runs: int, warmup: int) -> float:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    return 1000.0 * statistics.median(times)
+    from keras_archs.demo import _median_ms as median_ms  # one timing loop for the demo and the benchmarks
+
+    return median_ms(call, runs, warmup)
 
 
 def _model_and_data(name: str):

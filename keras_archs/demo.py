@@ -225,9 +225,9 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 1200
     echo(f"    {exported.bytes:,} bytes, test accuracy {check.tflite_accuracy:.4f}")
 
     progress("evaluating the shipped archive (full `keras-archs compress` run)")
-    shipped = pathlib.Path(saved_models.__file__).parent / "squeezenet_fashion_mnist.kadc"
+    shipped = pathlib.Path(saved_models.__file__).parent / "squeezenet_fashion_mnist.kadc"  # checked by path() below
     if shipped.exists():
-        full = compress.load(shipped)
+        full = compress.load(saved_models.path(shipped.name))
         rows.append(DemoRow("Deep Compression .kadc (shipped)", shipped.stat().st_size,
                             compress.evaluate_accuracy(full, (x_test, y_test)), None, "full fine-tune, MANIFEST.json"))
     else:

@@ -90,3 +90,11 @@ def test_compressed_fashion_mnist_squeezenet_takes_raw_pixels_and_keeps_accuracy
     assert accuracy == pytest.approx(record["test_accuracy"], abs=2e-4)
     original = next(r for r in MANIFEST["models"] if r["file"] == record["source"])
     assert accuracy >= original["test_accuracy"] - 0.005  # issue target: within 0.5 points of the uncompressed model
+
+
+def test_saved_models_path_checks_the_manifest():
+    from keras_archs import saved_models
+
+    assert saved_models.path("squeezenet_fashion_mnist.kadc").stat().st_size == ARCHIVES[0]["bytes"]
+    with pytest.raises(ValueError, match="not a shipped model"):
+        saved_models.path("nope.kadc")

@@ -1,7 +1,7 @@
 """The Deep Compression archive: a pruned, weight-shared network in one binary file (DESIGN.md §5).
 
 Han et al. 2016 store each layer as a codebook, Huffman-coded weight codes and Huffman-coded relative indices of the
-non-zero weights. This module is that file format: no pickle, no code, numbers little-endian, every part checksummed.
+non-zero weights. This module is that file format: no serialised Python objects, no code, numbers little-endian, every part checksummed.
 
 Layout of format version 1 (``varint`` = unsigned LEB128, ``u8/u16/u32`` little-endian)::
 

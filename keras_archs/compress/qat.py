@@ -356,7 +356,7 @@ def _child_run(folder: pathlib.Path) -> None:
 
     options = json.loads((folder / "options.json").read_text())
     tf_keras = twin_lib._import_tf_keras()
-    import tensorflow_model_optimization as tfmot
+    tfmot = importlib.import_module("tensorflow_model_optimization")  # only ever in this child process
 
     tf_keras.utils.set_random_seed(options["seed"])
     clock = time.perf_counter()
