@@ -241,6 +241,10 @@ def test_deep_compress_without_data_round_trips_and_is_deterministic(tmp_path):
     assert np.count_nonzero(model.get_layer("conv_b").kernel.numpy()) == model.get_layer("conv_b").kernel.numpy().size
     path = tmp_path / "tiny.kadc"
     assert first.save(path) == first.size_bytes == os.path.getsize(path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask  # like open(path, "wb"), not mkstemp's 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.kadc"]
     loaded = compress.load(path)
     x, _ = tiny_data(16)
     np.testing.assert_array_equal(np.asarray(loaded(x)), np.asarray(first.model(x)))

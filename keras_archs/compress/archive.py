@@ -86,6 +86,7 @@ __all__ = [
     "sparse_gaps",
     "tensor_report",
     "write",
+    "write_bytes",
 ]
 
 MAGIC = b"KADC"
@@ -664,6 +665,12 @@ def write(path: str | os.PathLike, *, config: dict, shared: Sequence[SharedTenso
         As :func:`encode`, and OSError from the file system.
     """
     data = encode(config=config, shared=shared, dense=dense, metadata=metadata, sync_interval=sync_interval)
+    return write_bytes(path, data)
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> int:
+    """Writes already encoded archive bytes atomically (temporary file beside ``path``, then ``os.replace``), with
+    the permissions a plain ``open(path, "wb")`` would give (mkstemp's are owner-only). Returns the bytes written."""
     path = pathlib.Path(path)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -671,6 +678,7 @@ def write(path: str | os.PathLike, *, config: dict, shared: Sequence[SharedTenso
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         try:
@@ -679,6 +687,12 @@ def write(path: str | os.PathLike, *, config: dict, shared: Sequence[SharedTenso
             pass
         raise
     return len(data)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # --- decoding ----------------------------------------------------------------------------------------------------

@@ -77,7 +77,7 @@ class CompressedModel:
 
     def save(self, path: str | os.PathLike) -> int:
         """Writes the archive (atomically); returns the bytes written."""
-        return _atomic_write(path, self.to_bytes())
+        return archive_lib.write_bytes(path, self.to_bytes())
 
     def report(self) -> list[dict]:
         """Per-layer rows: key, shape, density, bits, k, index_bits and exact bytes of codes / indices / codebook /
@@ -112,24 +112,6 @@ class CompressedModel:
         widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
         fmt = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
         return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)])
-
-
-def _atomic_write(path: str | os.PathLike, data: bytes) -> int:
-    """Writes ``data`` to a temporary file beside ``path`` and renames it: a failure leaves no partial file."""
-    import tempfile
-
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".kadc", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return len(data)
 
 
 # --- data helpers -------------------------------------------------------------------------------------------------

@@ -621,6 +621,12 @@ def _inspect(content: bytes, mode: str, model_name: str) -> tuple[TensorInfo, Te
 # --- writing -----------------------------------------------------------------------------------------------------
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _write_atomically(files: Mapping[pathlib.Path, bytes]) -> None:
     """Writes every file to a temporary name beside it, then renames them in order; nothing is left on failure."""
     temporaries: list[tuple[str, pathlib.Path]] = []
@@ -631,6 +637,7 @@ def _write_atomically(files: Mapping[pathlib.Path, bytes]) -> None:
             temporaries.append((temporary, target))
             with os.fdopen(descriptor, "wb") as handle:
                 handle.write(content)
+            os.chmod(temporary, 0o666 & ~_current_umask())  # mkstemp's files are owner-only
         for temporary, target in temporaries:
             os.replace(temporary, target)
             replaced.append(target)
