@@ -338,3 +338,13 @@ def test_compensated_recipe_is_deterministic_and_uses_calibration_data():
         return np.mean((features @ (result.model.get_layer("fc").kernel.numpy() - model.get_layer("fc").kernel.numpy())) ** 2)
 
     assert fc_output_error(first) <= fc_output_error(plain)
+
+
+def test_layer_input_hessians_reach_into_nested_models():
+    inner = tiny_model("backbone")
+    pixels = keras.Input((12, 12, 1), name="raw")
+    outer = keras.Model(pixels, inner(keras.layers.Rescaling(2.0, name="pre")(pixels)), name="wrapper")
+    x, _ = tiny_data(8)
+    hessians = calibrate.layer_input_hessians(outer, x, ["fc"])
+    features = np.asarray(keras.Model(inner.inputs, inner.get_layer("fc").input)(x * 2.0)).astype(np.float64)
+    np.testing.assert_allclose(hessians["fc"], features.T @ features / len(features), rtol=1e-5, atol=1e-8)

@@ -105,6 +105,12 @@ def _input_probe(model: Any, targets: list) -> Any:
     for inner in model.layers:
         if isinstance(inner, keras.Model) and all(any(t is l for l in inner._flatten_layers()) for t in targets):
             inner_probe = keras.Model(inner.inputs, [layer.input for layer in targets])
-            outer_to_inner = keras.Model(model.inputs, model.get_layer(inner.name).input)
-            return lambda x, training=False: inner_probe(outer_to_inner(x, training=training), training=training)
+            # ``inner.input`` is the nested model's own placeholder; the tensor it is called on in the outer graph is
+            # the input of one of its inbound nodes (the one connected to the outer inputs).
+            for node in inner._inbound_nodes:
+                try:
+                    outer_to_inner = keras.Model(model.inputs, node.input_tensors)
+                except ValueError:
+                    continue
+                return lambda x, training=False: inner_probe(outer_to_inner(x, training=training), training=training)
     raise ValueError(f"Cannot reach the inputs of {[t.name for t in targets]} from {model.name!r}'s inputs.")
