@@ -16,7 +16,7 @@ Everything else (biases, batch-norm) trains normally. The wrapped model is the o
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Mapping
 
 import keras
 import numpy as np

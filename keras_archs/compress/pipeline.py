@@ -12,7 +12,7 @@ import dataclasses
 import math
 import os
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Sequence
 
 import keras
 import numpy as np
