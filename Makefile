@@ -11,7 +11,7 @@ export PYTHONHASHSEED ?= 0
 
 FMNIST := /usr/share/datasets/fashion-mnist
 
-.PHONY: install data demo test test-slow test-all clean
+.PHONY: install data demo lint test test-slow test-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,8 +36,13 @@ demo: install
 	@if [ -f "$(DC_NET)" ]; then $(BIN)/keras-archs demo --dc-weights "$(DC_NET)"; \
 	else $(BIN)/keras-archs demo; fi
 
+# ruff: formatter and linter (configured in pyproject.toml); runs before the tests so pytest's summary ends the log.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
 # pytest exit code 5 (no tests collected) fails here like any non-zero code.
-test: install
+test: install lint
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: install

@@ -36,9 +36,16 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 DC_NET = REPO.parent / "shared" / "fixtures" / "squeezenet" / "compressed_SqueezeNet.net"
 DENSITY = 0.33
 # SqueezeNet 1.0 (Iandola et al. 2016, Table 1): (name, in, squeeze 1x1, expand 1x1, expand 3x3) per fire module.
-FIRES = [("fire2", 96, 16, 64, 64), ("fire3", 128, 16, 64, 64), ("fire4", 128, 32, 128, 128),
-         ("fire5", 256, 32, 128, 128), ("fire6", 256, 48, 192, 192), ("fire7", 384, 48, 192, 192),
-         ("fire8", 384, 64, 256, 256), ("fire9", 512, 64, 256, 256)]
+FIRES = [
+    ("fire2", 96, 16, 64, 64),
+    ("fire3", 128, 16, 64, 64),
+    ("fire4", 128, 32, 128, 128),
+    ("fire5", 256, 32, 128, 128),
+    ("fire6", 256, 48, 192, 192),
+    ("fire7", 384, 48, 192, 192),
+    ("fire8", 384, 64, 256, 256),
+    ("fire9", 512, 64, 256, 256),
+]
 CAFFE_TO_KERAS = (2, 3, 1, 0)  # Caffe (out, in, kh, kw) -> Keras (kh, kw, in, out)
 KERAS_TO_CAFFE = (3, 2, 0, 1)  # SharedTensor.axes: store Keras kernels in Caffe order, as the .net files do
 
@@ -47,8 +54,11 @@ def squeezenet_kernels() -> list[tuple[str, tuple[int, int, int, int]]]:
     """(name, Keras kernel shape (kh, kw, in, out)) of SqueezeNet 1.0's conv layers in prototxt order."""
     shapes = [("conv1", (7, 7, 3, 96))]
     for name, cin, squeeze, expand1, expand3 in FIRES:
-        shapes += [(f"{name}/squeeze1x1", (1, 1, cin, squeeze)), (f"{name}/expand1x1", (1, 1, squeeze, expand1)),
-                   (f"{name}/expand3x3", (3, 3, squeeze, expand3))]
+        shapes += [
+            (f"{name}/squeeze1x1", (1, 1, cin, squeeze)),
+            (f"{name}/expand1x1", (1, 1, squeeze, expand1)),
+            (f"{name}/expand3x3", (3, 3, squeeze, expand3)),
+        ]
     shapes.append(("conv10", (1, 1, 512, 1000)))
     return shapes
 
@@ -65,8 +75,11 @@ def synthetic(bits: int, seed: int = 0):
         centroids = np.linspace(low, high, levels).astype(np.float32)
         codes = np.zeros(shape, np.int32)
         codes[kept] = np.abs(weights[kept][:, None] - centroids[None, :]).argmin(1) + 1
-        shared.append(archive.SharedTensor(f"{name}/kernel", np.concatenate([[0.0], centroids]).astype(np.float32),
-                                           codes, KERAS_TO_CAFFE))
+        shared.append(
+            archive.SharedTensor(
+                f"{name}/kernel", np.concatenate([[0.0], centroids]).astype(np.float32), codes, KERAS_TO_CAFFE
+            )
+        )
         dense[f"{name}/bias"] = (rng.standard_normal(shape[-1]) * 0.05).astype(np.float32)
     return shared, dense
 
@@ -138,7 +151,8 @@ def entropy_bytes(shared) -> float:
 def run_case(label: str, shared, dense, repeats: int, sync_interval: int) -> dict:
     config = {"name": "SqueezeNet", "layers": [name for name, _ in squeezenet_kernels()]}
     encode_s, data = median_time(
-        lambda: archive.encode(config=config, shared=shared, dense=dense, sync_interval=sync_interval), repeats)
+        lambda: archive.encode(config=config, shared=shared, dense=dense, sync_interval=sync_interval), repeats
+    )
     decode_s, decode_min, decoded = timings(lambda: archive.decode(data), repeats)
     codes_s, _ = median_time(lambda: archive.decode(data, want_codes=True), repeats)
     for t in shared:
@@ -152,9 +166,18 @@ def run_case(label: str, shared, dense, repeats: int, sync_interval: int) -> dic
         index_bits.append(report["index_bits"])
     parts["other"] = len(data) - sum(parts.values())
     nonzero = sum(int(np.count_nonzero(t.codes)) for t in shared)
-    return {"label": label, "bytes": len(data), "encode": encode_s, "decode": decode_s, "decode_min": decode_min,
-            "codes": codes_s,
-            "parts": parts, "entropy": entropy_bytes(shared), "nonzero": nonzero, "index_bits": index_bits}
+    return {
+        "label": label,
+        "bytes": len(data),
+        "encode": encode_s,
+        "decode": decode_s,
+        "decode_min": decode_min,
+        "codes": codes_s,
+        "parts": parts,
+        "entropy": entropy_bytes(shared),
+        "nonzero": nonzero,
+        "index_bits": index_bits,
+    }
 
 
 def main() -> None:
@@ -164,8 +187,10 @@ def main() -> None:
     parser.add_argument("--net", type=pathlib.Path, default=DC_NET, help="Deep Compression SqueezeNet .net file")
     parser.add_argument("--archive", type=pathlib.Path, help="an existing archive to time the decoding of")
     args = parser.parse_args()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}; "
-          f"median of {args.repeats}; sync_interval {args.sync_interval}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; numpy {np.__version__}; "
+        f"median of {args.repeats}; sync_interval {args.sync_interval}"
+    )
     print()
     cases = [("synthetic 6-bit", *synthetic(6)), ("synthetic 8-bit", *synthetic(8))]
     if args.net.exists():
@@ -173,13 +198,17 @@ def main() -> None:
     else:
         print(f"({args.net} is absent: no Deep Compression row)\n")
     rows = [run_case(label, shared, dense, args.repeats, args.sync_interval) for label, shared, dense in cases]
-    print("| data | bytes | bits / non-zero | entropy of codes + gaps (bytes) | encode s | decode ms (min) | "
-          "decode +codes ms |")
+    print(
+        "| data | bytes | bits / non-zero | entropy of codes + gaps (bytes) | encode s | decode ms (min) | "
+        "decode +codes ms |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['label']} | {row['bytes']:,} | {8 * row['bytes'] / row['nonzero']:.2f} | "
-              f"{row['entropy']:,.0f} | {row['encode']:.2f} | "
-              f"{1e3 * row['decode']:.1f} ({1e3 * row['decode_min']:.1f}) | {1e3 * row['codes']:.1f} |")
+        print(
+            f"| {row['label']} | {row['bytes']:,} | {8 * row['bytes'] / row['nonzero']:.2f} | "
+            f"{row['entropy']:,.0f} | {row['encode']:.2f} | "
+            f"{1e3 * row['decode']:.1f} ({1e3 * row['decode_min']:.1f}) | {1e3 * row['codes']:.1f} |"
+        )
     print()
     names = list(rows[0]["parts"])
     print("| data | " + " | ".join(names) + " |")

@@ -41,8 +41,10 @@ def main() -> None:
     parser.add_argument("names", nargs="*")
     args = parser.parse_args()
     names = args.names or registry.list_models()
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"keras {keras.__version__}; median of {args.repeats}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+        f"keras {keras.__version__}; median of {args.repeats}"
+    )
     print()
     print("| model | params (ours) | params (keras.applications) | build s (ours) | build s (keras) | ratio |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -54,8 +56,10 @@ def main() -> None:
             print(f"| {name} | {ours_params:,} | - | {ours_time:.2f} | - | - |")
             continue
         keras_time, keras_params = _timed_build(twin, args.repeats)
-        print(f"| {name} | {ours_params:,} | {keras_params:,} | {ours_time:.2f} | {keras_time:.2f} | "
-              f"{ours_time / keras_time:.2f} |")
+        print(
+            f"| {name} | {ours_params:,} | {keras_params:,} | {ours_time:.2f} | {keras_time:.2f} | "
+            f"{ours_time / keras_time:.2f} |"
+        )
 
 
 if __name__ == "__main__":

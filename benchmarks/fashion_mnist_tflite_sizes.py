@@ -45,11 +45,15 @@ def main(argv=None):
         for name, model in models.items():
             for mode, io in (("float32", "float32"), ("float16", "float32"), ("dynamic", "float32"), ("int8", "uint8")):
                 path = pathlib.Path(tmp) / f"{name.split()[0]}_{mode}.tflite"
-                exported = tflite.to_tflite(model, path, mode=mode, io_dtype=io,
-                                            representative_data=representative if mode == "int8" else None)
+                exported = tflite.to_tflite(
+                    model, path, mode=mode, io_dtype=io, representative_data=representative if mode == "int8" else None
+                )
                 check = tflite.verify_tflite(path, model, (x_test, y_test))
-                print(f"| {name} | {mode} | {io} | {exported.bytes:,} | {demo.gzip_size(path):,} | "
-                      f"{check.tflite_accuracy:.4f} |", flush=True)
+                print(
+                    f"| {name} | {mode} | {io} | {exported.bytes:,} | {demo.gzip_size(path):,} | "
+                    f"{check.tflite_accuracy:.4f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

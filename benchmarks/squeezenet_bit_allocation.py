@@ -32,6 +32,7 @@ def kl(p, q):
 
 def allocate(table, budget):
     """{layer: bits} minimising bytes subject to sum KL <= budget (Lagrangian over each layer's options)."""
+
     def pick(mu):
         return {n: min(((c + mu * s, b, c, s) for b, (c, s) in row.items())) for n, row in table.items()}
 
@@ -58,7 +59,7 @@ def photo_crops(size=227):
         for fraction in (1.0, 0.875, 0.75):
             s = int(min(h, w) * fraction)
             for top, left in [((h - s) // 2, (w - s) // 2), (0, 0), (0, w - s), (h - s, 0), (h - s, w - s)]:
-                crop = image[top:top + s, left:left + s]
+                crop = image[top : top + s, left : left + s]
                 for flip in (False, True):
                     c = crop[:, ::-1] if flip else crop
                     crops.append(np.asarray(ops.image.resize(c[None], (size, size), antialias=True))[0])
@@ -124,8 +125,10 @@ def main(argv=None):
     if args.skimage:
         photos = squeezenet.preprocess_input(photo_crops())
         reference_photos = model.predict(photos, batch_size=32, verbose=0)
-    print("\n| budget | bits per layer (conv1 .. conv10) | code+codebook bytes (entropy) | synthetic KL (joint) |"
-          + (" photo agreement | photo KL |" if photos is not None else ""))
+    print(
+        "\n| budget | bits per layer (conv1 .. conv10) | code+codebook bytes (entropy) | synthetic KL (joint) |"
+        + (" photo agreement | photo KL |" if photos is not None else "")
+    )
     print("|---|---|---|---|" + ("---|---|" if photos is not None else ""))
     for budget in args.budgets:
         bits, nbytes, _ = allocate(table, budget)

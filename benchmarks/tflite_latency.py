@@ -26,7 +26,6 @@ import pathlib
 import platform
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -88,15 +87,28 @@ def _rows(name: str, args: argparse.Namespace, workdir: pathlib.Path) -> list[li
     compiled = tf.function(lambda t: model(t, training=False))
     tensor = tf.constant(x)
     timings = [
-        ("keras eager", keras_file.stat().st_size, None,
-         _median_ms(lambda: model(tensor, training=False).numpy(), args.runs, args.warmup)),
-        ("keras tf.function", keras_file.stat().st_size, None,
-         _median_ms(lambda: compiled(tensor).numpy(), args.runs, args.warmup)),
+        (
+            "keras eager",
+            keras_file.stat().st_size,
+            None,
+            _median_ms(lambda: model(tensor, training=False).numpy(), args.runs, args.warmup),
+        ),
+        (
+            "keras tf.function",
+            keras_file.stat().st_size,
+            None,
+            _median_ms(lambda: compiled(tensor).numpy(), args.runs, args.warmup),
+        ),
     ]
     for mode in ("float32", "float16", "dynamic", "int8"):
         result = to_tflite(
-            model, workdir / f"{name}_{mode}.tflite", mode=mode, labels=labels, preprocessing=preprocessing,
-            representative_data=calibration if mode == "int8" else None, io_dtype="uint8" if mode == "int8" else None,
+            model,
+            workdir / f"{name}_{mode}.tflite",
+            mode=mode,
+            labels=labels,
+            preprocessing=preprocessing,
+            representative_data=calibration if mode == "int8" else None,
+            io_dtype="uint8" if mode == "int8" else None,
         )
         gzipped = len(gzip.compress(result.path.read_bytes(), compresslevel=9))
         latency = _median_ms(_tflite_call(result.path, x, args.threads), args.runs, args.warmup)
@@ -113,8 +125,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--models", nargs="+", default=["squeezenet224", "fashion_mnist"],
-                        choices=("squeezenet224", "fashion_mnist", "mobilenet"))
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["squeezenet224", "fashion_mnist"],
+        choices=("squeezenet224", "fashion_mnist", "mobilenet"),
+    )
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -125,10 +141,12 @@ def main() -> None:
 
     from keras_archs.export import tflite
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
-          f"{sys.version.split()[0]}, tensorflow {tf.__version__}, keras {keras.__version__}, interpreter "
-          f"{tflite.interpreter_class()[1]}; batch 1, {args.threads} threads, median of {args.runs} runs after "
-          f"{args.warmup} warm-up; ratio = median / keras tf.function")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
+        f"{sys.version.split()[0]}, tensorflow {tf.__version__}, keras {keras.__version__}, interpreter "
+        f"{tflite.interpreter_class()[1]}; batch 1, {args.threads} threads, median of {args.runs} runs after "
+        f"{args.warmup} warm-up; ratio = median / keras tf.function"
+    )
     print()
     print("| model | format | bytes | gzip bytes | median ms | ratio vs Keras |")
     print("|---|---|---:|---:|---:|---:|")

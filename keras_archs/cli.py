@@ -100,8 +100,10 @@ def _cmd_classify(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model = squeezenet.SqueezeNet(weights=args.weights)
     loaded = time.perf_counter() - started
-    print(f"SqueezeNet 1.0 with Deep Compression ImageNet weights ({args.weights}): "
-          f"{model.count_params():,} params, built and decoded in {loaded:.2f} s")
+    print(
+        f"SqueezeNet 1.0 with Deep Compression ImageNet weights ({args.weights}): "
+        f"{model.count_params():,} params, built and decoded in {loaded:.2f} s"
+    )
     images = _demo_images(args.image)
     batch = np.stack([_center_square(image, squeezenet.DEFAULT_SIZE) for _, image in images])
     started = time.perf_counter()
@@ -152,8 +154,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         train_limit=args.train_limit,
         command="keras-archs " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )
-    print(f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}) after {result.epochs} epochs, "
-          f"{result.seconds / 60:.1f} min; model and logs in {result.out_dir}")
+    print(
+        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}) after {result.epochs} epochs, "
+        f"{result.seconds / 60:.1f} min; model and logs in {result.out_dir}"
+    )
     return 0
 
 
@@ -183,7 +187,9 @@ def _labelled_arrays(data: str, split: str, limit: int | None = None):
     import numpy as np
 
     if data != "fashion_mnist":
-        raise ValueError(f"--data for compression fine-tuning accepts 'fashion_mnist' (raw-pixel arrays). Received: {data!r}")
+        raise ValueError(
+            f"--data for compression fine-tuning accepts 'fashion_mnist' (raw-pixel arrays). Received: {data!r}"
+        )
     images, labels, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays(split)
     if limit:
         images, labels = images[:limit], labels[:limit]
@@ -201,16 +207,27 @@ def _cmd_compress(args: argparse.Namespace) -> int:
         train = _labelled_arrays(args.data, "train", args.train_limit)
         val = _labelled_arrays(args.data, "test")
     started = time.perf_counter()
-    result = compress.deep_compress(model, recipe=args.recipe, train_data=train, val_data=val, epochs=args.epochs,
-                                    batch_size=args.batch_size, verbose=1 if sys.stdout.isatty() else 2)
+    result = compress.deep_compress(
+        model,
+        recipe=args.recipe,
+        train_data=train,
+        val_data=val,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
     result.metadata["command"] = "keras-archs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     written = result.save(args.out)
     print(result.report_table())
-    print(f"{args.out}: {written:,} bytes (model float32: {4 * model.count_params():,} bytes), "
-          f"{time.perf_counter() - started:.1f} s")
+    print(
+        f"{args.out}: {written:,} bytes (model float32: {4 * model.count_params():,} bytes), "
+        f"{time.perf_counter() - started:.1f} s"
+    )
     if val is not None:
-        print(f"test accuracy: {result.metadata['val_accuracy_before']:.4f} before, "
-              f"{result.metadata['val_accuracy_after']:.4f} after compression")
+        print(
+            f"test accuracy: {result.metadata['val_accuracy_before']:.4f} before, "
+            f"{result.metadata['val_accuracy_after']:.4f} after compression"
+        )
     return 0
 
 
@@ -234,7 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list registered models")
     listing.add_argument("pattern", nargs="?", default=None, help="shell-style pattern, e.g. 'resnet*'")
     listing.add_argument(
-        "--pretrained", nargs="?", const=True, default=None, metavar="TAG",
+        "--pretrained",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="TAG",
         help="only models with weights (optionally with this tag)",
     )
     listing.set_defaults(run=_cmd_list)
@@ -243,12 +264,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("name")
     info.set_defaults(run=_cmd_info)
 
-    demo = commands.add_parser("demo", help="Fashion-MNIST SqueezeNet: evaluate, deep-compress, TFLite int8, table + plot")
+    demo = commands.add_parser(
+        "demo", help="Fashion-MNIST SqueezeNet: evaluate, deep-compress, TFLite int8, table + plot"
+    )
     demo.add_argument("--out", default="demo_output", help="directory for the archive, .tflite, results and plot")
     demo.add_argument("--train-limit", type=int, default=12000, help="training images of the short fine-tune")
     demo.add_argument("--epochs", type=int, default=2, help="epochs of the short fine-tune")
-    demo.add_argument("--dc-weights", default=None,
-                      help="Deep Compression SqueezeNet 1.0 .net (or 'imagenet') to re-compress too")
+    demo.add_argument(
+        "--dc-weights", default=None, help="Deep Compression SqueezeNet 1.0 .net (or 'imagenet') to re-compress too"
+    )
     demo.add_argument("--no-imagenet", action="store_true", help="skip the ImageNet SqueezeNet part")
     demo.set_defaults(run=_cmd_demo)
 
@@ -259,7 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     training = commands.add_parser("train", help="train a model with its paper recipe")
     training.add_argument("model", help="registry name (keras-archs list)")
-    training.add_argument("--data", default="fashion_mnist", choices=("fashion_mnist", "cifar10", "cifar100", "imagenet"))
+    training.add_argument(
+        "--data", default="fashion_mnist", choices=("fashion_mnist", "cifar10", "cifar100", "imagenet")
+    )
     training.add_argument("--epochs", type=int, default=None, help="default: the recipe's; the schedule stretches")
     training.add_argument("--out", required=True, help="output directory (checkpoints, logs, model.keras)")
     training.add_argument("--recipe", default=None, help="recipe name (default: by model family and dataset)")

@@ -76,7 +76,9 @@ def gzip_size(path: str | os.PathLike) -> int:
     return len(gzip.compress(pathlib.Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
-def photo_multi_crops(size: int = 227, names: tuple[str, ...] = ("chelsea", "coffee", "rocket", "astronaut")) -> np.ndarray:
+def photo_multi_crops(
+    size: int = 227, names: tuple[str, ...] = ("chelsea", "coffee", "rocket", "astronaut")
+) -> np.ndarray:
     """RGB 0..255 crops of scikit-image's sample photos: centre + 4 corners at 100 / 87.5 / 75 % of the short side,
     each also flipped (the multi-crop protocol of AlexNet/GoogLeNet evaluation), resized to ``size``.
 
@@ -92,16 +94,23 @@ def photo_multi_crops(size: int = 227, names: tuple[str, ...] = ("chelsea", "cof
         height, width = image.shape[:2]
         for fraction in (1.0, 0.875, 0.75):
             side = int(min(height, width) * fraction)
-            corners = [((height - side) // 2, (width - side) // 2), (0, 0), (0, width - side), (height - side, 0),
-                       (height - side, width - side)]
+            corners = [
+                ((height - side) // 2, (width - side) // 2),
+                (0, 0),
+                (0, width - side),
+                (height - side, 0),
+                (height - side, width - side),
+            ]
             for top, left in corners:
-                crop = image[top:top + side, left:left + side]
+                crop = image[top : top + side, left : left + side]
                 for flipped in (crop, crop[:, ::-1]):
                     crops.append(np.asarray(ops.image.resize(flipped[None], (size, size), antialias=True))[0])
     return np.stack(crops)
 
 
-def agreement_on_photos(reference: Any, candidate: Any, crops: np.ndarray, threshold: float = 0.3) -> tuple[float, float, int]:
+def agreement_on_photos(
+    reference: Any, candidate: Any, crops: np.ndarray, threshold: float = 0.3
+) -> tuple[float, float, int]:
     """(top-1 agreement, mean KL(reference || candidate), n) over the crops where ``reference`` is confident."""
     p = reference.predict(crops, batch_size=40, verbose=0)
     q = candidate.predict(crops, batch_size=40, verbose=0)
@@ -141,8 +150,9 @@ def _plot(rows: list[DemoRow], path: pathlib.Path) -> pathlib.Path | None:
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for row in points:
         axis.scatter(row.bytes / 1000, 100 * row.accuracy, s=40)
-        axis.annotate(row.format, (row.bytes / 1000, 100 * row.accuracy), textcoords="offset points", xytext=(6, 4),
-                      fontsize=8)
+        axis.annotate(
+            row.format, (row.bytes / 1000, 100 * row.accuracy), textcoords="offset points", xytext=(6, 4), fontsize=8
+        )
     axis.set_xscale("log")
     axis.set_xlabel("size (kB, log scale)")
     axis.set_ylabel("Fashion-MNIST test accuracy (%)")
@@ -156,15 +166,28 @@ def _plot(rows: list[DemoRow], path: pathlib.Path) -> pathlib.Path | None:
 
 def _table(rows: list[DemoRow]) -> str:
     header = ["format", "bytes", "accuracy", "latency b=1", "note"]
-    cells = [[r.format, f"{r.bytes:,}", "-" if r.accuracy is None else f"{r.accuracy:.4f}",
-              "-" if r.latency_ms is None else f"{r.latency_ms:.2f} ms", r.note] for r in rows]
+    cells = [
+        [
+            r.format,
+            f"{r.bytes:,}",
+            "-" if r.accuracy is None else f"{r.accuracy:.4f}",
+            "-" if r.latency_ms is None else f"{r.latency_ms:.2f} ms",
+            r.note,
+        ]
+        for r in rows
+    ]
     widths = [max(len(str(c)) for c in col) for col in zip(header, *cells)]
     line = lambda cs: "  ".join(str(c).ljust(w) for c, w in zip(cs, widths)).rstrip()  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
 
 
-def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 12000, epochs: int = 2,
-             dc_weights: str | os.PathLike | None = None, echo: Callable[[str], None] = print) -> list[DemoRow]:
+def run_demo(
+    out_dir: str | os.PathLike = "demo_output",
+    train_limit: int = 12000,
+    epochs: int = 2,
+    dc_weights: str | os.PathLike | None = None,
+    echo: Callable[[str], None] = print,
+) -> list[DemoRow]:
     """Runs the demo (module docstring) and returns the table rows; writes archive, .tflite, table and plot.
 
     Args:
@@ -195,8 +218,11 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 1200
     x_test, y_test = _fashion_mnist("test")
     example = x_test[0]
     accuracy = compress.evaluate_accuracy(model, (x_test, y_test))
-    rows.append(DemoRow("Keras .keras (float32)", keras_path.stat().st_size, accuracy, keras_latency_ms(model, example),
-                        "shipped"))
+    rows.append(
+        DemoRow(
+            "Keras .keras (float32)", keras_path.stat().st_size, accuracy, keras_latency_ms(model, example), "shipped"
+        )
+    )
     echo(f"    test accuracy {accuracy:.4f}")
 
     progress(f"deep-compressing: prune -> share -> Huffman, fine-tuning {epochs} epoch(s) on {train_limit:,} images")
@@ -210,26 +236,51 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 1200
     decoded = compress.load(archive_path)
     decode_seconds = time.perf_counter() - started
     accuracy = compress.evaluate_accuracy(decoded, (x_test, y_test))
-    rows.append(DemoRow("Deep Compression .kadc (demo run)", archive_path.stat().st_size, accuracy,
-                        keras_latency_ms(decoded, example), f"{epochs}-epoch fine-tune on {train_limit:,}; "
-                        f"decoded in {decode_seconds:.2f} s"))
+    rows.append(
+        DemoRow(
+            "Deep Compression .kadc (demo run)",
+            archive_path.stat().st_size,
+            accuracy,
+            keras_latency_ms(decoded, example),
+            f"{epochs}-epoch fine-tune on {train_limit:,}; decoded in {decode_seconds:.2f} s",
+        )
+    )
     echo(f"    {archive_path.stat().st_size:,} bytes, test accuracy {accuracy:.4f}")
 
     progress("exporting the decoded model to int8 TFLite and evaluating it in the interpreter")
-    exported = tflite.to_tflite(decoded, out / "squeezenet_fashion_mnist_int8.tflite", mode="int8",
-                                representative_data=x_train[:500], io_dtype="int8")
+    exported = tflite.to_tflite(
+        decoded,
+        out / "squeezenet_fashion_mnist_int8.tflite",
+        mode="int8",
+        representative_data=x_train[:500],
+        io_dtype="int8",
+    )
     check = tflite.verify_tflite(exported.path, decoded, (x_test, y_test))
-    rows.append(DemoRow("TFLite int8 (from the archive)", exported.bytes, check.tflite_accuracy,
-                        tflite_latency_ms(exported.path, example), f"{check.interpreter}, top-1 agreement "
-                        f"{check.top1_agreement:.4f} with Keras; gzip -9: {gzip_size(exported.path):,} B"))
+    rows.append(
+        DemoRow(
+            "TFLite int8 (from the archive)",
+            exported.bytes,
+            check.tflite_accuracy,
+            tflite_latency_ms(exported.path, example),
+            f"{check.interpreter}, top-1 agreement "
+            f"{check.top1_agreement:.4f} with Keras; gzip -9: {gzip_size(exported.path):,} B",
+        )
+    )
     echo(f"    {exported.bytes:,} bytes, test accuracy {check.tflite_accuracy:.4f}")
 
     progress("evaluating the shipped archive (full `keras-archs compress` run)")
     shipped = pathlib.Path(saved_models.__file__).parent / "squeezenet_fashion_mnist.kadc"  # checked by path() below
     if shipped.exists():
         full = compress.load(saved_models.path(shipped.name))
-        rows.append(DemoRow("Deep Compression .kadc (shipped)", shipped.stat().st_size,
-                            compress.evaluate_accuracy(full, (x_test, y_test)), None, "full fine-tune, MANIFEST.json"))
+        rows.append(
+            DemoRow(
+                "Deep Compression .kadc (shipped)",
+                shipped.stat().st_size,
+                compress.evaluate_accuracy(full, (x_test, y_test)),
+                None,
+                "full fine-tune, MANIFEST.json",
+            )
+        )
     else:
         echo(f"    {shipped} is not installed; skipped")
 
@@ -242,10 +293,19 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 1200
         recompressed = compress.deep_compress(imagenet_model)
         path = out / "squeezenet1_0_imagenet.kadc"
         size = recompressed.save(path)
-        echo(f"    {size:,} bytes vs the published {PUBLISHED_DC_SQUEEZENET_BYTES:,} "
-             f"({size / PUBLISHED_DC_SQUEEZENET_BYTES:.1%}), {time.perf_counter() - started:.0f} s")
-        rows.append(DemoRow("ImageNet SqueezeNet 1.0 published .net", PUBLISHED_DC_SQUEEZENET_BYTES, None, None,
-                            "8-bit codes, 4-bit indices, no Huffman"))
+        echo(
+            f"    {size:,} bytes vs the published {PUBLISHED_DC_SQUEEZENET_BYTES:,} "
+            f"({size / PUBLISHED_DC_SQUEEZENET_BYTES:.1%}), {time.perf_counter() - started:.0f} s"
+        )
+        rows.append(
+            DemoRow(
+                "ImageNet SqueezeNet 1.0 published .net",
+                PUBLISHED_DC_SQUEEZENET_BYTES,
+                None,
+                None,
+                "8-bit codes, 4-bit indices, no Huffman",
+            )
+        )
         note = f"recipe {recompressed.metadata['recipe']['name']}"
         try:
             crops = squeezenet.preprocess_input(photo_multi_crops())
@@ -263,7 +323,9 @@ def run_demo(out_dir: str | os.PathLike = "demo_output", train_limit: int = 1200
     progress("done")
     echo("")
     echo(table)
-    echo(f"\nlatency: median of 30 batch-1 calls after 5 warm-up calls, TFLite with 2 threads; files in {out}"
-         + (f"; plot {plot}" if plot else "; plot skipped (matplotlib not installed)"))
+    echo(
+        f"\nlatency: median of 30 batch-1 calls after 5 warm-up calls, TFLite with 2 threads; files in {out}"
+        + (f"; plot {plot}" if plot else "; plot skipped (matplotlib not installed)")
+    )
     del keras
     return rows

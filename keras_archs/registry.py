@@ -1,8 +1,8 @@
 """The model registry: every architecture and every weight file as data.
 
-Each family module registers its models here at import time (``keras_archs.applications`` imports them all). The CLI,
-``list_models``/``get_model``, the docs tables and the parametrised test-suite all read this one table, so adding a model
-means one builder plus one :class:`ModelSpec` row.
+Each family module registers its models here at import time (``keras_archs.applications`` imports them all). The
+CLI, ``list_models``/``get_model``, the docs tables and the parametrised test-suite all read this one table, so adding a
+model means one builder plus one :class:`ModelSpec` row.
 """
 
 from __future__ import annotations

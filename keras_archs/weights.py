@@ -1,7 +1,7 @@
 """Resolving ``weights=`` and loading weight files into models.
 
-``weights`` is ``None`` | ``"imagenet"`` | a project tag | a path. Downloads go through ``keras.utils.get_file``, wrapped
-so that nothing unverified is ever used or left behind:
+``weights`` is ``None`` | ``"imagenet"`` | a project tag | a path. Downloads go through ``keras.utils.get_file``,
+wrapped so that nothing unverified is ever used or left behind:
 
 * the cache directory is created (keras would silently fall back to ``/tmp/.keras`` when it is missing or read-only);
 * a cached file is hash-checked before use; a bad one is deleted and downloaded again;
@@ -146,12 +146,18 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
     partial = directory / partial_name
     try:
         keras.utils.get_file(
-            partial_name, entry.url, cache_dir=str(cache_root(cache_dir)), cache_subdir=cache_subdir, force_download=True
+            partial_name,
+            entry.url,
+            cache_dir=str(cache_root(cache_dir)),
+            cache_subdir=cache_subdir,
+            force_download=True,
         )
     except BaseException as error:  # keras raises a bare Exception offline; KeyboardInterrupt must clean up too
         partial.unlink(missing_ok=True)
         if isinstance(error, Exception):
-            raise WeightsDownloadError(f"Could not download weights file {entry.fname} from {entry.url}: {error}. {fix}") from error
+            raise WeightsDownloadError(
+                f"Could not download weights file {entry.fname} from {entry.url}: {error}. {fix}"
+            ) from error
         raise
     problem = _problem_with(partial, entry)
     if problem is not None:
@@ -279,8 +285,12 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
             try:
                 model.load_weights(str(path))
             except (ValueError, KeyError, OSError) as error:
-                raise WeightsFileError(f"Weights file {str(path)!r} does not fit model {model.name!r}: {error}") from error
-        skipped = [str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)]
+                raise WeightsFileError(
+                    f"Weights file {str(path)!r} does not fit model {model.name!r}: {error}"
+                ) from error
+        skipped = [
+            str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)
+        ]
         for warning in caught:
             if str(warning.message) not in skipped:
                 warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)

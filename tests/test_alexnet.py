@@ -60,13 +60,22 @@ def test_torchvision_layout(models):
     assert model.name == "alexnet" and model.input_shape == (None, 224, 224, 3)
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert [(c.filters, c.kernel_size[0], c.strides[0], c.groups) for c in convs] == [
-        (64, 11, 4, 1), (192, 5, 1, 1), (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)
+        (64, 11, 4, 1),
+        (192, 5, 1, 1),
+        (384, 3, 1, 1),
+        (256, 3, 1, 1),
+        (256, 3, 1, 1),
     ]
     # padding 2 on every side (torchvision) -> 228 -> 55; features 6x6x256 at 224 (the adaptive pool is the identity)
     assert model.get_layer("conv1_pad").output.shape[1:3] == (228, 228)
     shapes = {name: model.get_layer(name).output.shape[1:] for name in ("conv1", "pool1", "pool2", "pool5", "flatten")}
-    assert shapes == {"conv1": (55, 55, 64), "pool1": (27, 27, 64), "pool2": (13, 13, 192), "pool5": (6, 6, 256),
-                      "flatten": (9216,)}
+    assert shapes == {
+        "conv1": (55, 55, 64),
+        "pool1": (27, 27, 64),
+        "pool2": (13, 13, 192),
+        "pool5": (6, 6, 256),
+        "flatten": (9216,),
+    }
     assert not any(isinstance(layer, LocalResponseNormalization) for layer in model.layers)
     # torchvision: Dropout, Linear(9216, 4096), ReLU, Dropout, Linear(4096, 4096), ReLU, Linear(4096, classes)
     head = [layer.name for layer in model.layers[model.layers.index(model.get_layer("flatten")) + 1 :]]
@@ -79,8 +88,13 @@ def test_caffe_layout(models):
     assert model.name == "alexnet_caffe" and model.input_shape == (None, 227, 227, 3)
     kernels = {f"conv{i}": tuple(model.get_layer(f"conv{i}").kernel.shape) for i in range(1, 6)}
     # Two filter groups on conv2, conv4, conv5: each filter sees half of the input channels.
-    assert kernels == {"conv1": (11, 11, 3, 96), "conv2": (5, 5, 48, 256), "conv3": (3, 3, 256, 384),
-                       "conv4": (3, 3, 192, 384), "conv5": (3, 3, 192, 256)}
+    assert kernels == {
+        "conv1": (11, 11, 3, 96),
+        "conv2": (5, 5, 48, 256),
+        "conv3": (3, 3, 256, 384),
+        "conv4": (3, 3, 192, 384),
+        "conv5": (3, 3, 192, 256),
+    }
     assert [model.get_layer(f"conv{i}").groups for i in range(1, 6)] == [1, 2, 1, 2, 2]
     names = [layer.name for layer in model.layers]
     assert names[names.index("conv1") : names.index("conv1") + 3] == ["conv1", "norm1", "pool1_pad"]
@@ -197,10 +211,12 @@ def test_registry_entries():
 
 
 def test_preprocessing_modes():
-    from keras_archs import imagenet
+    from keras_archs import imagenet_utils
 
     x = np.random.default_rng(5).uniform(0, 255, (1, 2, 2, 3)).astype("float32")
-    np.testing.assert_allclose(alexnet.preprocess_input(x.copy()), imagenet.preprocess_input(x.copy(), mode="torch"))
     np.testing.assert_allclose(
-        alexnet.preprocess_input(x.copy(), layout="caffe"), imagenet.preprocess_input(x.copy(), mode="caffe")
+        alexnet.preprocess_input(x.copy()), imagenet_utils.preprocess_input(x.copy(), mode="torch")
+    )
+    np.testing.assert_allclose(
+        alexnet.preprocess_input(x.copy(), layout="caffe"), imagenet_utils.preprocess_input(x.copy(), mode="caffe")
     )

@@ -241,8 +241,12 @@ def test_preact_resnet1001_parameter_count():
     count = trainable(model)
     assert count == 10_327_706
     # He et al. 2016b quote 10.2M: the conv and fc weights, without BN's scales and offsets.
-    bn = sum(int(np.prod(w.shape)) for layer in model.layers if isinstance(layer, layers.BatchNormalization)
-             for w in layer.trainable_weights)
+    bn = sum(
+        int(np.prod(w.shape))
+        for layer in model.layers
+        if isinstance(layer, layers.BatchNormalization)
+        for w in layer.trainable_weights
+    )
     assert round((count - bn) / 1e6, 1) == 10.2
 
 

@@ -43,8 +43,11 @@ def small_inputs():
         "mask": np.array([[True, False], [False, True]]),
         "ids": np.arange(6, dtype=np.uint16).reshape(2, 3),
     }
-    config = {"name": "tiny", "layers": [{"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [3, 3]}}],
-              "unicode": "Ünïcødé ✓"}
+    config = {
+        "name": "tiny",
+        "layers": [{"class_name": "Conv2D", "config": {"filters": 8, "kernel_size": [3, 3]}}],
+        "unicode": "Ünïcødé ✓",
+    }
     metadata = {"recipe": {"density": 0.33, "bits": 5}, "top1": 0.575}
     return config, shared, dense, metadata
 
@@ -246,8 +249,12 @@ def test_sparse_gaps_validation():
 
 
 def good(**changes) -> SharedTensor:
-    fields = {"key": "conv/kernel", "codebook": np.array([0.0, 1.0, 2.0], np.float32),
-              "codes": np.array([[0, 1], [2, 0]]), "axes": None}
+    fields = {
+        "key": "conv/kernel",
+        "codebook": np.array([0.0, 1.0, 2.0], np.float32),
+        "codes": np.array([[0, 1], [2, 0]]),
+        "axes": None,
+    }
     fields.update(changes)
     return SharedTensor(**fields)
 
@@ -255,8 +262,11 @@ def good(**changes) -> SharedTensor:
 @pytest.mark.parametrize(
     "tensor, error, message",
     [
-        (good(codebook=np.array([0.5, 1.0], np.float32), codes=np.array([1])), ValueError,
-         r"'conv/kernel': codebook\[0\] is 0.5, expected 0.0"),
+        (
+            good(codebook=np.array([0.5, 1.0], np.float32), codes=np.array([1])),
+            ValueError,
+            r"'conv/kernel': codebook\[0\] is 0.5, expected 0.0",
+        ),
         (good(codes=np.array([[0, 3], [1, 0]])), ValueError, r"'conv/kernel': code 3 is outside 0\.\.2"),
         (good(codes=np.array([-1, 0])), ValueError, "code -1 is outside"),
         (good(codes=np.array([0.0, 1.0])), TypeError, "codes must be an integer array. Received dtype float64"),
@@ -268,8 +278,11 @@ def good(**changes) -> SharedTensor:
         (good(codebook=np.zeros(65537, np.float32)), ValueError, r"1\.\.65536 entries"),
         (good(codebook=np.array(["0", "1"])), ValueError, "float32"),
         (good(axes=(0, 0)), ValueError, r"axes must be a permutation of 0\.\.1 .* axes=\(0, 0\)"),
-        (good(axes=(1, 0, 2)), ValueError,
-         r"axes=\(1, 0, 2\) has 3 entries but the codes have 2 dimensions \(shape \(2, 2\)\)"),
+        (
+            good(axes=(1, 0, 2)),
+            ValueError,
+            r"axes=\(1, 0, 2\) has 3 entries but the codes have 2 dimensions \(shape \(2, 2\)\)",
+        ),
         (good(axes=(0.0, 1.0)), ValueError, "permutation"),
         (good(key=""), TypeError, "non-empty str"),
         (good(key=3), TypeError, "non-empty str"),
@@ -424,7 +437,7 @@ def test_mutated_archives_raise_only_corrupt_error(small_archive, data):
 
 @st.composite
 def archive_inputs(draw):
-    shared, keys = [], set()
+    shared = []
     for number in range(draw(st.integers(0, 3))):
         ndim = draw(st.integers(0, 4))
         shape = tuple(draw(st.lists(st.integers(0, 9), min_size=ndim, max_size=ndim)))
@@ -436,8 +449,9 @@ def archive_inputs(draw):
         codes[rng.random(shape) >= density] = 0
         codebook = np.concatenate([[0.0], rng.normal(0, 1, k - 1)]).astype(np.float32)
         axes = tuple(rng.permutation(ndim).tolist()) if draw(st.booleans()) else None
-        shared.append(SharedTensor(f"t{number}", codebook, codes.astype(draw(st.sampled_from(["int32", "uint16"]))),
-                                   axes))
+        shared.append(
+            SharedTensor(f"t{number}", codebook, codes.astype(draw(st.sampled_from(["int32", "uint16"]))), axes)
+        )
     dense = {}
     for number in range(draw(st.integers(0, 3))):
         dtype = draw(st.sampled_from(archive._DTYPES))

@@ -324,8 +324,12 @@ def test_decode_validation_and_corruption():
         huffman.decode(b"\xc0", [1, 2, 0], 1)
 
 
-@given(st.binary(max_size=64), st.lists(st.integers(0, 6), min_size=1, max_size=12), st.integers(0, 300),
-       st.integers(1, 40))
+@given(
+    st.binary(max_size=64),
+    st.lists(st.integers(0, 6), min_size=1, max_size=12),
+    st.integers(0, 300),
+    st.integers(1, 40),
+)
 @FAST
 def test_decode_of_arbitrary_bytes_raises_only_value_error(payload, lengths, count, interval):
     n_sync = max(0, -(-count // interval) - 1)
@@ -434,8 +438,21 @@ def test_sync_errors():
 @pytest.mark.parametrize("module", ["huffman", "archive"])
 def test_modules_import_only_numpy_and_the_standard_library(module):
     path = pathlib.Path(huffman.__file__).with_name(f"{module}.py")
-    allowed = {"__future__", "dataclasses", "json", "lzma", "math", "os", "pathlib", "struct", "tempfile", "typing",
-               "zlib", "numpy", "keras_archs"}
+    allowed = {
+        "__future__",
+        "dataclasses",
+        "json",
+        "lzma",
+        "math",
+        "os",
+        "pathlib",
+        "struct",
+        "tempfile",
+        "typing",
+        "zlib",
+        "numpy",
+        "keras_archs",
+    }
     imported = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -459,8 +476,12 @@ def test_round_trip_fuzz_many(data):
 
 
 @pytest.mark.slow
-@given(st.binary(max_size=200), st.lists(st.integers(0, 12), min_size=1, max_size=40), st.integers(0, 2000),
-       st.integers(1, 300))
+@given(
+    st.binary(max_size=200),
+    st.lists(st.integers(0, 12), min_size=1, max_size=40),
+    st.integers(0, 2000),
+    st.integers(1, 300),
+)
 @SLOW
 def test_decode_of_arbitrary_bytes_many(payload, lengths, count, interval):
     test_decode_of_arbitrary_bytes_raises_only_value_error.hypothesis.inner_test(payload, lengths, count, interval)

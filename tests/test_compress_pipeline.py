@@ -31,7 +31,7 @@ def tiny_data(n=192, seed=0):
     y = rng.integers(0, 3, n)
     x = rng.uniform(0, 40, (n, 12, 12, 1)).astype(np.float32)
     for i, label in enumerate(y):
-        x[i, 4 * label:4 * label + 4, 2:10] += 200
+        x[i, 4 * label : 4 * label + 4, 2:10] += 200
     return x, y.astype(np.int64)
 
 
@@ -208,7 +208,8 @@ def test_centroid_gradient_is_the_sum_over_its_cluster():
         loss = tf.reduce_mean(loss)
     gradient = tape.gradient(loss, kernel).numpy()
     expected = sharing.codebook[1:] - 0.1 * np.array(
-        [gradient[sharing.codes == k].sum() for k in range(1, sharing.codebook.size)])
+        [gradient[sharing.codes == k].sum() for k in range(1, sharing.codebook.size)]
+    )
     trainer.train_on_batch(x, y)
     np.testing.assert_allclose(trainer.codebooks()["fc"][0][1:], expected, rtol=1e-4, atol=1e-6)
 
@@ -262,8 +263,9 @@ def test_deep_compress_with_fine_tuning_keeps_accuracy():
     model = tiny_model()
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
     model.fit(x, y, epochs=8, batch_size=32, verbose=0)
-    recipe = recipes.CompressionRecipe("t", bits=3, densities={"conv_b": 0.3, "fc": 0.5, "*": 1.0}, prune_epochs=2,
-                                       share_epochs=1, learning_rate=3e-3)
+    recipe = recipes.CompressionRecipe(
+        "t", bits=3, densities={"conv_b": 0.3, "fc": 0.5, "*": 1.0}, prune_epochs=2, share_epochs=1, learning_rate=3e-3
+    )
     result = compress.deep_compress(model, recipe=recipe, train_data=(x, y), val_data=(x, y), batch_size=32, verbose=0)
     kernel = result.model.get_layer("conv_b").kernel.numpy()
     assert np.count_nonzero(kernel) == round(0.3 * kernel.size)
@@ -317,7 +319,9 @@ def test_cli_compress_and_decompress(tmp_path, capsys):
     restored = tmp_path / "restored.keras"
     assert cli.main(["decompress", str(out), "--out", str(restored)]) == 0
     model = keras.saving.load_model(restored)
-    np.testing.assert_array_equal(model.get_layer("fc").kernel.numpy(), compress.load(out).get_layer("fc").kernel.numpy())
+    np.testing.assert_array_equal(
+        model.get_layer("fc").kernel.numpy(), compress.load(out).get_layer("fc").kernel.numpy()
+    )
     assert cli.main(["compress", str(source), "--out", str(tmp_path / "x.zip")]) == 2
     assert ".kadc" in capsys.readouterr().err
     assert not (tmp_path / "x.zip").exists()
@@ -335,7 +339,9 @@ def test_compensated_recipe_is_deterministic_and_uses_calibration_data():
     features = np.asarray(probe(x))
 
     def fc_output_error(result):
-        return np.mean((features @ (result.model.get_layer("fc").kernel.numpy() - model.get_layer("fc").kernel.numpy())) ** 2)
+        return np.mean(
+            (features @ (result.model.get_layer("fc").kernel.numpy() - model.get_layer("fc").kernel.numpy())) ** 2
+        )
 
     assert fc_output_error(first) <= fc_output_error(plain)
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_archs import imagenet as imagenet_utils
+from keras_archs import imagenet_utils
 from keras_archs.data import fashion_mnist, for_input_context, pipeline, preprocess
 
 COUNT = 23

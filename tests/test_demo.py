@@ -14,7 +14,9 @@ FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
 
 
 def test_demo_arguments():
-    args = cli.build_parser().parse_args(["demo", "--out", "x", "--train-limit", "100", "--epochs", "1", "--no-imagenet"])
+    args = cli.build_parser().parse_args(
+        ["demo", "--out", "x", "--train-limit", "100", "--epochs", "1", "--no-imagenet"]
+    )
     assert (args.out, args.train_limit, args.epochs, args.no_imagenet) == ("x", 100, 1, True)
 
 
@@ -26,12 +28,18 @@ def test_gzip_size_and_latency_helpers(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} missing (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} missing (apt-get install dataset-fashion-mnist)"
+)
 def test_demo_runs_end_to_end(tmp_path):
     lines = []
     rows = demo.run_demo(tmp_path, train_limit=512, epochs=1, dc_weights=None, echo=lines.append)
     formats = [row.format for row in rows]
-    assert formats[:3] == ["Keras .keras (float32)", "Deep Compression .kadc (demo run)", "TFLite int8 (from the archive)"]
+    assert formats[:3] == [
+        "Keras .keras (float32)",
+        "Deep Compression .kadc (demo run)",
+        "TFLite int8 (from the archive)",
+    ]
     assert rows[0].accuracy == pytest.approx(0.939, abs=1e-3)
     assert rows[1].bytes < 0.15 * rows[0].bytes and rows[1].accuracy > 0.8
     assert rows[2].accuracy > 0.8 and rows[2].latency_ms > 0

@@ -85,9 +85,13 @@ def fashion_exports(fashion_model, tmp_path_factory):
     exports = {}
     for mode in ("float32", "float16", "dynamic", "int8"):
         exports[mode] = to_tflite(
-            fashion_model, directory / f"fmnist_{mode}.tflite", mode=mode,
-            representative_data=calibration if mode == "int8" else None, io_dtype="uint8" if mode == "int8" else None,
-            labels="fashion_mnist", source="SqueezeNet1_1 weights=fashion_mnist",
+            fashion_model,
+            directory / f"fmnist_{mode}.tflite",
+            mode=mode,
+            representative_data=calibration if mode == "int8" else None,
+            io_dtype="uint8" if mode == "int8" else None,
+            labels="fashion_mnist",
+            source="SqueezeNet1_1 weights=fashion_mnist",
         )
     return exports
 
@@ -119,8 +123,12 @@ def test_fashion_mnist_sizes_card_and_labels(fashion_exports):
     assert card["input"]["quantization"]["zero_point"] == 0
     assert card["input"]["preprocessing"]["mode"] == "raw"
     assert "raw pixels 0..255" in card["input"]["preprocessing"]["description"]
-    assert card["labels"] == {"file": "fmnist_int8.labels.txt", "count": 10, "source": "fashion_mnist",
-                              "order": "line i (0-based) names output unit i"}
+    assert card["labels"] == {
+        "file": "fmnist_int8.labels.txt",
+        "count": 10,
+        "source": "fashion_mnist",
+        "order": "line i (0-based) names output unit i",
+    }
     assert card["source"]["from"] == "SqueezeNet1_1 weights=fashion_mnist"
     names = labels_path_for(int8.path).read_text(encoding="utf-8").splitlines()
     assert names[0] == "T-shirt/top" and names[9] == "Ankle boot" and len(names) == 10
@@ -148,8 +156,15 @@ def test_cifar_resnet20_int8_from_a_labelled_dataset(tmp_path):
     rng = np.random.default_rng(1)
     images = rng.uniform(-1, 1, (48, 32, 32, 3)).astype(np.float32)
     dataset = tf.data.Dataset.from_tensor_slices((images, rng.integers(0, 10, 48))).batch(16)
-    result = to_tflite(model, tmp_path / "resnet20.tflite", mode="int8", representative_data=dataset,
-                       calibration_steps=40, labels="cifar10", preprocessing="tf")
+    result = to_tflite(
+        model,
+        tmp_path / "resnet20.tflite",
+        mode="int8",
+        representative_data=dataset,
+        calibration_steps=40,
+        labels="cifar10",
+        preprocessing="tf",
+    )
     assert result.calibration_examples == 40 and result.input.dtype == "int8" and result.float_ops == ()
     check = verify_tflite(result.path, model, dataset)
     assert check.examples == 48 and check.tflite_accuracy is not None
@@ -160,8 +175,9 @@ def test_cifar_resnet20_int8_from_a_labelled_dataset(tmp_path):
 def test_mobilenet_small_int8_with_float_io(tmp_path):
     model = registry.get_model("MobileNet", weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=10)
     data = np.random.default_rng(2).uniform(-1, 1, (20, 32, 32, 3)).astype(np.float32)
-    int8 = to_tflite(model, tmp_path / "mobilenet_int8.tflite", mode="int8", representative_data=data,
-                     io_dtype="float32")
+    int8 = to_tflite(
+        model, tmp_path / "mobilenet_int8.tflite", mode="int8", representative_data=data, io_dtype="float32"
+    )
     assert int8.input.dtype == "float32" and int8.input.scale is None and int8.output.dtype == "float32"
     check = verify_tflite(int8.path, model, iter([data[:10], data[10:]]))
     assert check.examples == 20 and check.mean_abs_diff < 0.02
@@ -247,8 +263,10 @@ def tiny_model():
         ({"mode": "int4"}, r"`mode`.*Received: mode='int4'"),
         ({"mode": "int8"}, r"mode='int8' needs `representative_data`.*Received: representative_data=None"),
         ({"io_dtype": "uint8"}, r"io_dtype='uint8' needs mode='int8'"),
-        ({"mode": "int8", "representative_data": np.zeros((4, 8, 8, 6)), "io_dtype": "int16"},
-         r"Received: io_dtype='int16'"),
+        (
+            {"mode": "int8", "representative_data": np.zeros((4, 8, 8, 6)), "io_dtype": "int16"},
+            r"Received: io_dtype='int16'",
+        ),
         ({"mode": "dynamic", "representative_data": np.zeros((4, 8, 8, 6))}, r"only used with mode='int8'"),
         ({"mode": "int8", "representative_data": np.zeros((4, 9, 9, 6))}, r"`representative_data`.*\(8, 8, 6\)"),
         ({"calibration_steps": 0}, r"Received: calibration_steps=0"),
@@ -299,9 +317,26 @@ def test_resolve_labels_and_describe_preprocessing(tmp_path):
 @needs_fashion_mnist
 def test_cli_exports_the_fashion_mnist_model_as_uint8_and_verifies(tmp_path, capsys):
     out = tmp_path / "fmnist.tflite"
-    code = _run_cli(["export", "SqueezeNet1_1", "--weights", "fashion_mnist", "--out", str(out), "--mode", "int8",
-                     "--representative", "fashion_mnist", "--io-dtype", "uint8", "--calibration-steps", "50",
-                     "--verify", "100"])
+    code = _run_cli(
+        [
+            "export",
+            "SqueezeNet1_1",
+            "--weights",
+            "fashion_mnist",
+            "--out",
+            str(out),
+            "--mode",
+            "int8",
+            "--representative",
+            "fashion_mnist",
+            "--io-dtype",
+            "uint8",
+            "--calibration-steps",
+            "50",
+            "--verify",
+            "100",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and out.is_file()
     assert "calibrated on Fashion-MNIST train, 50 random images" in printed
@@ -326,8 +361,9 @@ def test_cli_exports_a_keras_file_and_rejects_what_it_cannot_read(tiny_model, tm
     with pytest.raises(ValueError, match="Unknown model name 'NoSuchNet'"):
         _run_cli(["export", "NoSuchNet", "--out", str(tmp_path / "b.tflite")])
     with pytest.raises(ValueError, match="--representative takes 'fashion_mnist' or a directory"):
-        _run_cli(["export", str(saved), "--out", str(tmp_path / "c.tflite"), "--mode", "int8",
-                  "--representative", "mnist"])
+        _run_cli(
+            ["export", str(saved), "--out", str(tmp_path / "c.tflite"), "--mode", "int8", "--representative", "mnist"]
+        )
 
 
 def test_cli_calibrates_on_a_directory_of_images(tmp_path, capsys):
@@ -337,8 +373,24 @@ def test_cli_calibrates_on_a_directory_of_images(tmp_path, capsys):
     for index in range(3):
         keras.utils.save_img(images / f"photo{index}.png", rng.integers(0, 255, (40, 50, 3)).astype(np.uint8))
     out = tmp_path / "squeezenet_int8.tflite"
-    code = _run_cli(["export", "SqueezeNet1_1", "--weights", "none", "--input-size", "35", "--out", str(out),
-                     "--mode", "int8", "--representative", str(images), "--verify", "3"])
+    code = _run_cli(
+        [
+            "export",
+            "SqueezeNet1_1",
+            "--weights",
+            "none",
+            "--input-size",
+            "35",
+            "--out",
+            str(out),
+            "--mode",
+            "int8",
+            "--representative",
+            str(images),
+            "--verify",
+            "3",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0 and f"calibrated on 3 images of {images}" in printed
     card = json.loads(card_path_for(out).read_text())
@@ -370,9 +422,13 @@ def test_fashion_mnist_full_test_set_accuracy_in_the_interpreter(fashion_model, 
     train, _ = _fashion_arrays("train")
     images, labels = _fashion_arrays("test")
     calibration = train[np.random.default_rng(0).permutation(len(train))[:200]]
-    result = to_tflite(fashion_model, tmp_path / f"fmnist_{mode}.tflite", mode=mode,
-                       representative_data=calibration if mode == "int8" else None,
-                       io_dtype="uint8" if mode == "int8" else None)
+    result = to_tflite(
+        fashion_model,
+        tmp_path / f"fmnist_{mode}.tflite",
+        mode=mode,
+        representative_data=calibration if mode == "int8" else None,
+        io_dtype="uint8" if mode == "int8" else None,
+    )
     check = verify_tflite(result.path, fashion_model, images, labels)
     assert check.examples == 10_000
     assert check.keras_accuracy == pytest.approx(0.939, abs=1e-3)

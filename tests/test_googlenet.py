@@ -17,8 +17,17 @@ from keras_archs.applications.googlenet import GoogLeNet
 
 ROWS = [item for item in googlenet.INCEPTION_MODULES if not isinstance(item, str)]
 # Szegedy et al. 2015, Table 1, "output size" column of inception 3a ... 5b.
-TABLE1_OUTPUTS = {"3a": (28, 256), "3b": (28, 480), "4a": (14, 512), "4b": (14, 512), "4c": (14, 512),
-                  "4d": (14, 528), "4e": (14, 832), "5a": (7, 832), "5b": (7, 1024)}
+TABLE1_OUTPUTS = {
+    "3a": (28, 256),
+    "3b": (28, 480),
+    "4a": (14, 512),
+    "4b": (14, 512),
+    "4c": (14, 512),
+    "4d": (14, 528),
+    "4e": (14, 832),
+    "5a": (7, 832),
+    "5b": (7, 1024),
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,9 +64,19 @@ def test_inception_modules_follow_table1(model):
 
 def test_stem_and_caffe_pooling_give_table1_sizes(model):
     # Table 1: conv 112x112x64, max pool 56, conv 56x56x192, max pool 28, ..., max pool 7 -> avg pool 1x1x1024.
-    sizes = {name: tuple(model.get_layer(name).output.shape[1:]) for name in (
-        "conv1_7x7_s2_pad", "conv1_7x7_s2", "pool1_3x3_s2", "conv2_3x3", "pool2_3x3_s2", "pool3_3x3_s2",
-        "pool4_3x3_s2", "pool5_7x7_s1")}
+    sizes = {
+        name: tuple(model.get_layer(name).output.shape[1:])
+        for name in (
+            "conv1_7x7_s2_pad",
+            "conv1_7x7_s2",
+            "pool1_3x3_s2",
+            "conv2_3x3",
+            "pool2_3x3_s2",
+            "pool3_3x3_s2",
+            "pool4_3x3_s2",
+            "pool5_7x7_s1",
+        )
+    }
     assert sizes == {
         "conv1_7x7_s2_pad": (230, 230, 3),  # pad 3 on every side (Caffe), not Keras' asymmetric "same"
         "conv1_7x7_s2": (112, 112, 64),
@@ -158,8 +177,10 @@ def test_inception_v1_alias_and_min_size():
 
 
 def test_preprocess_input_is_caffe_mode():
-    from keras_archs import imagenet
+    from keras_archs import imagenet_utils
 
     x = np.random.default_rng(2).uniform(0, 255, (1, 2, 2, 3)).astype("float32")
-    np.testing.assert_allclose(googlenet.preprocess_input(x.copy()), imagenet.preprocess_input(x.copy(), mode="caffe"))
+    np.testing.assert_allclose(
+        googlenet.preprocess_input(x.copy()), imagenet_utils.preprocess_input(x.copy(), mode="caffe")
+    )
     assert keras_archs.registry.get_spec("GoogLeNet").default_size == 224

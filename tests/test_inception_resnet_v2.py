@@ -4,10 +4,9 @@ Build, parameter count, weight-file parity, save/load and the common argument ch
 The model is large, so it is built once (75x75, no top) for the whole module.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras import layers
 from keras.src.applications import inception_resnet_v2 as keras_irv2
 

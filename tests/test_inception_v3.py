@@ -3,10 +3,9 @@
 Build, parameter count, weight-file parity, save/load and the common argument checks are in the registry-wide suite.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras import layers
 
 from keras_archs.applications import inception_v3

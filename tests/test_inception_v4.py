@@ -3,10 +3,9 @@
 Build, parameter count, save/load and the common argument checks are in the registry-wide suite.
 """
 
+import keras
 import numpy as np
 import pytest
-
-import keras
 from keras import layers
 
 from keras_archs.applications import inception_v3, inception_v4
@@ -22,9 +21,7 @@ MODULE_NAMES = (
 )
 # (grid, channels) after each module at 299x299: Szegedy et al. 2017 Fig. 3 (73x73x160, 71x71x192, 35x35x384),
 # Fig. 9 / TF-slim comments (35x35x384, 17x17x1024, 8x8x1536).
-MODULE_OUTPUTS = (
-    [(73, 160), (71, 192), (35, 384)] + [(35, 384)] * 4 + [(17, 1024)] * 8 + [(8, 1536)] * 4
-)
+MODULE_OUTPUTS = [(73, 160), (71, 192), (35, 384)] + [(35, 384)] * 4 + [(17, 1024)] * 8 + [(8, 1536)] * 4
 CONV_UNITS = 149  # counted from TF-slim's inception_v4_base: 3 stem convs + 1 + 6 + 1 + 4x7 + 4 + 7x10 + 6 + 3x10
 
 

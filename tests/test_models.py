@@ -14,8 +14,8 @@ import pytest
 
 import keras_archs
 from keras_archs import registry
-from keras_archs.applications.cifar_resnet import graph_recursion_limit
 from keras_archs import weights as weights_lib
+from keras_archs.applications.cifar_resnet import graph_recursion_limit
 from tests.conftest import randomize_weights
 
 NAMES = registry.list_models()
@@ -23,8 +23,18 @@ KERAS_TWINS = [name for name in NAMES if hasattr(keras.applications, name)]
 # Deeper rows of a family whose first row runs the same code in the default lane (only the block counts differ):
 # their expensive per-model tests run in the slow lane (`make test-slow`); param counts and errors stay in both.
 DEEPER_ROWS = {
-    "ResNet34", "ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "VGG19",
-    "CifarResNet32", "CifarResNet44", "CifarResNet56", "CifarResNet110", "WideResNet28_10", "WideResNet40_4",
+    "ResNet34",
+    "ResNet101",
+    "ResNet152",
+    "ResNet101V2",
+    "ResNet152V2",
+    "VGG19",
+    "CifarResNet32",
+    "CifarResNet44",
+    "CifarResNet56",
+    "CifarResNet110",
+    "WideResNet28_10",
+    "WideResNet40_4",
 }
 # Thousand-layer networks: every test of theirs is slow (builds of 12-20 s, feature tests of 80-110 s measured).
 HUGE = {"CifarResNet1202", "CifarPreActResNet1001"}
@@ -41,11 +51,35 @@ def small_size(spec: registry.ModelSpec) -> int:
 
 def test_registry_lists_the_issue_models():
     expected = {
-        "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2", "ResNet152V2", "VGG16", "VGG19",
-        "InceptionV3", "InceptionResNetV2", "Xception", "MobileNet", "SqueezeNet1_0", "SqueezeNet1_1",
-        "AlexNet", "AlexNetCaffe", "GoogLeNet", "InceptionV4", "ResNet18", "ResNet34", "CifarResNet20", "CifarResNet56",
-        "CifarResNet110", "CifarResNet1202", "CifarPreActResNet164", "CifarPreActResNet1001", "WideResNet28_10",
-        "WideResNet40_4", "WideResNet16_8",
+        "ResNet50",
+        "ResNet101",
+        "ResNet152",
+        "ResNet50V2",
+        "ResNet101V2",
+        "ResNet152V2",
+        "VGG16",
+        "VGG19",
+        "InceptionV3",
+        "InceptionResNetV2",
+        "Xception",
+        "MobileNet",
+        "SqueezeNet1_0",
+        "SqueezeNet1_1",
+        "AlexNet",
+        "AlexNetCaffe",
+        "GoogLeNet",
+        "InceptionV4",
+        "ResNet18",
+        "ResNet34",
+        "CifarResNet20",
+        "CifarResNet56",
+        "CifarResNet110",
+        "CifarResNet1202",
+        "CifarPreActResNet164",
+        "CifarPreActResNet1001",
+        "WideResNet28_10",
+        "WideResNet40_4",
+        "WideResNet16_8",
     }
     assert expected <= set(NAMES)
     assert keras_archs.list_models("resnet15*") == ["ResNet152", "ResNet152V2"]
@@ -109,9 +143,7 @@ def test_keras_save_load_round_trip(name, tmp_path):
 def test_classes_and_custom_top(name):
     spec = registry.get_spec(name)
     size = small_size(spec)
-    model = registry.get_model(
-        name, weights=None, classes=10, input_shape=(size, size, 3), classifier_activation=None
-    )
+    model = registry.get_model(name, weights=None, classes=10, input_shape=(size, size, 3), classifier_activation=None)
     assert model.output_shape == (None, 10)
 
 
@@ -152,7 +184,9 @@ def test_same_layers_and_weights_as_keras_applications(name, tmp_path):
     ours, theirs = _twins(name, **kwargs)
     assert ours.name == theirs.name
     assert ours.count_params() == theirs.count_params()
-    assert [(l.name, type(l).__name__) for l in ours.layers] == [(l.name, type(l).__name__) for l in theirs.layers]
+    assert [(la.name, type(la).__name__) for la in ours.layers] == [
+        (la.name, type(la).__name__) for la in theirs.layers
+    ]
     randomize_weights(theirs, seed=3)
     x = np.random.default_rng(2).uniform(-1, 1, (2, size, size, 3)).astype("float32")
     expected = theirs.predict(x, verbose=0)
@@ -189,8 +223,17 @@ def _keras_error_cases(spec: registry.ModelSpec):
     }
 
 
-ERROR_CASES = ["weights_missing_path", "weights_bad_tag", "imagenet_classes", "imagenet_top_shape",
-               "imagenet_channels", "too_small", "rank", "top_dynamic_shape", "activation"]
+ERROR_CASES = [
+    "weights_missing_path",
+    "weights_bad_tag",
+    "imagenet_classes",
+    "imagenet_top_shape",
+    "imagenet_channels",
+    "too_small",
+    "rank",
+    "top_dynamic_shape",
+    "activation",
+]
 
 
 @pytest.mark.parametrize("case", ERROR_CASES)

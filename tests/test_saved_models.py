@@ -55,9 +55,21 @@ def test_fashion_mnist_squeezenet_reaches_its_recorded_accuracy():
 def test_regular_install_ships_the_models(tmp_path):
     target = tmp_path / "site"
     completed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(target),
-         str(REPO)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     for record in MANIFEST["models"]:
@@ -78,7 +90,9 @@ def test_shipped_archives_match_the_manifest(record):
     assert (SAVED / record["source"]).exists()
 
 
-@pytest.mark.skipif(not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} missing (apt-get install dataset-fashion-mnist)")
+@pytest.mark.skipif(
+    not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} missing (apt-get install dataset-fashion-mnist)"
+)
 def test_compressed_fashion_mnist_squeezenet_takes_raw_pixels_and_keeps_accuracy():
     from keras_archs import compress
 

@@ -132,7 +132,11 @@ def test_rcmalli_weights_load_by_layer_order(rcmalli_h5_path):
 
 
 def test_v11_imagenet_with_top_is_refused():
-    with pytest.raises(ValueError, match="No 'imagenet' weights are published for SqueezeNet1_1 with include_top=True. They exist with include_top=False"):
+    with pytest.raises(
+        ValueError,
+        match="No 'imagenet' weights are published for SqueezeNet1_1 with include_top=True. "
+        "They exist with include_top=False",
+    ):
         keras_archs.SqueezeNet(version="1.1", weights="imagenet")
 
 
@@ -270,10 +274,23 @@ def shipped_tag(tmp_path, monkeypatch):
     path = tmp_path / "squeezenet_demo_tag.keras"
     model.save(path)
     entry = registry.WeightEntry(
-        tag="demo_tag", include_top=True, fname=path.name, url=path.as_uri(),
-        file_hash=hashlib.sha256(path.read_bytes()).hexdigest(), loader="keras_model", classes=10,
-        variant=(("version", "1.1"), ("include_top", True), ("classes", 10), ("input_shape", (28, 28, 1)),
-                 ("batch_norm", True), ("small_input", True), ("bypass", None), ("pooling", None)),
+        tag="demo_tag",
+        include_top=True,
+        fname=path.name,
+        url=path.as_uri(),
+        file_hash=hashlib.sha256(path.read_bytes()).hexdigest(),
+        loader="keras_model",
+        classes=10,
+        variant=(
+            ("version", "1.1"),
+            ("include_top", True),
+            ("classes", 10),
+            ("input_shape", (28, 28, 1)),
+            ("batch_norm", True),
+            ("small_input", True),
+            ("bypass", None),
+            ("pooling", None),
+        ),
     )
     spec = registry.get_spec("SqueezeNet1_1")
     monkeypatch.setitem(registry._REGISTRY, spec.name, dataclasses.replace(spec, weights=spec.weights + (entry,)))

@@ -63,7 +63,9 @@ def test_wrn_nesterov_and_batch_scaling():
 def test_poly_cosine_exponential_and_warmup():
     poly = recipes.RecipeSchedule(0.04, total_steps=100, steps_per_epoch=10, schedule="poly", power=1.0)
     np.testing.assert_allclose(_rates(poly, [0, 50, 100]), [0.04, 0.02, 0.0], atol=1e-7)
-    cosine = recipes.RecipeSchedule(1.0, total_steps=110, steps_per_epoch=10, schedule="cosine", warmup_fraction=10 / 110)
+    cosine = recipes.RecipeSchedule(
+        1.0, total_steps=110, steps_per_epoch=10, schedule="cosine", warmup_fraction=10 / 110
+    )
     np.testing.assert_allclose(_rates(cosine, [0, 4, 9, 10, 60, 110]), [0.1, 0.5, 1.0, 1.0, 0.5, 0.0], atol=1e-6)
     exponential = recipes.RecipeSchedule(
         1.0, total_steps=100, steps_per_epoch=10, schedule="exponential", decay_factor=0.5, decay_every_epochs=2
@@ -75,14 +77,16 @@ def test_poly_cosine_exponential_and_warmup():
 
 def test_weight_decay_matches_the_papers_convention():
     # Caffe/Torch weight decay adds wd * w to each kernel's gradient; BN parameters and biases are not decayed.
-    model = keras.Sequential([
-        keras.Input((8, 8, 3)),
-        keras.layers.Conv2D(4, 3, name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.DepthwiseConv2D(3, name="dw"),
-        keras.layers.Flatten(),
-        keras.layers.Dense(2, name="fc"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.DepthwiseConv2D(3, name="dw"),
+            keras.layers.Flatten(),
+            keras.layers.Dense(2, name="fc"),
+        ]
+    )
     assert loop.apply_weight_decay(model, 1e-2, decay_depthwise=False) == 2
     with tf.GradientTape() as tape:
         penalty = tf.add_n(model.losses)
@@ -120,7 +124,13 @@ def test_bad_arguments_are_named(tmp_path):
 def test_train_checkpoints_logs_and_resume(tmp_path):
     out = tmp_path / "run"
     result = loop.train(
-        "CifarResNet20", "fashion_mnist", out_dir=out, epochs=1, batch_size=64, train_limit=256, verbose=0,
+        "CifarResNet20",
+        "fashion_mnist",
+        out_dir=out,
+        epochs=1,
+        batch_size=64,
+        train_limit=256,
+        verbose=0,
         command="keras-archs train CifarResNet20 ...",
     )
     assert result.model.input_shape == (None, 28, 28, 1) and result.model.output_shape == (None, 10)
@@ -147,7 +157,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from keras_archs.train import loop
-        result = loop.train("CifarResNet20", "fashion_mnist", out_dir={str(tmp_path / 'dist')!r}, epochs=1,
+        result = loop.train("CifarResNet20", "fashion_mnist", out_dir={str(tmp_path / "dist")!r}, epochs=1,
                             batch_size=64, train_limit=256, strategy="mirrored", verbose=0)
         print("accuracy", result.test_accuracy)
         """
@@ -163,8 +173,18 @@ def test_cli_model_args_parse():
     from keras_archs import cli
 
     args = cli.build_parser().parse_args(
-        ["train", "WideResNet16_8", "--data", "cifar10", "--out", "x", "--model-arg", "dropout_rate=0.3",
-         "--model-arg", "block=B(3,3)"]
+        [
+            "train",
+            "WideResNet16_8",
+            "--data",
+            "cifar10",
+            "--out",
+            "x",
+            "--model-arg",
+            "dropout_rate=0.3",
+            "--model-arg",
+            "block=B(3,3)",
+        ]
     )
     assert dict(args.model_arg) == {"dropout_rate": 0.3, "block": "B(3,3)"}
     assert registry.get_spec(args.model).family == "wide_resnet"
@@ -173,8 +193,14 @@ def test_cli_model_args_parse():
 @needs_fashion_mnist
 def test_mixed_precision_run_restores_the_policy(tmp_path):
     result = loop.train(
-        "CifarResNet20", "fashion_mnist", out_dir=tmp_path / "mp", epochs=1, batch_size=64, train_limit=128,
-        mixed_precision=True, verbose=0,
+        "CifarResNet20",
+        "fashion_mnist",
+        out_dir=tmp_path / "mp",
+        epochs=1,
+        batch_size=64,
+        train_limit=128,
+        mixed_precision=True,
+        verbose=0,
     )
     assert result.model.layers[-1].dtype_policy.name == "mixed_float16" or any(
         layer.dtype_policy.name == "mixed_float16" for layer in result.model._flatten_layers()

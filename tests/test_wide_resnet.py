@@ -60,8 +60,14 @@ def test_table3_deepening_factor_keeps_depth_and_parameters():
     ("block", "depth", "paper_millions"),
     # Table 2 (k = 2). The three-conv rows reach the paper's counts with n = 6 / 3 blocks per group, i.e. depths 58
     # and 31 as conv layers count (the paper labels them 40 and 22; see the module docstring).
-    [("B(3,1)", 40, 1.2), ("B(1,3)", 40, 1.3), ("B(3,3)", 28, 1.5), ("B(1,3,1)", 58, 1.4), ("B(3,1,1)", 58, 1.3),
-     ("B(3,1,3)", 31, 1.1)],
+    [
+        ("B(3,1)", 40, 1.2),
+        ("B(1,3)", 40, 1.3),
+        ("B(3,3)", 28, 1.5),
+        ("B(1,3,1)", 58, 1.4),
+        ("B(3,1,1)", 58, 1.3),
+        ("B(3,1,3)", 31, 1.1),
+    ],
 )
 def test_table2_block_types(block, depth, paper_millions):
     assert round(trainable(WideResNet(depth, 2, block=block)) / 1e6, 1) == paper_millions
@@ -146,8 +152,11 @@ def test_parse_block(text, kernels):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        (dict(depth=29), r"`depth` must be 6n\+4 with n >= 1 for block='B\(3,3\)' \(2 convs per block, 3 groups: "
-                         r"10, 16, 22, \.\.\.\)\. Received: depth=29"),
+        (
+            dict(depth=29),
+            r"`depth` must be 6n\+4 with n >= 1 for block='B\(3,3\)' \(2 convs per block, 3 groups: "
+            r"10, 16, 22, \.\.\.\)\. Received: depth=29",
+        ),
         (dict(depth=4), r"depth=4$"),
         (dict(depth=28.0), r"depth=28.0"),
         (dict(depth=28, block="B(1,3,1)"), r"9n\+4 .*block='B\(1,3,1\)'.*13, 22, 31"),

@@ -35,11 +35,11 @@ _WEIGHTS_CHOICES = (
 # Verbatim from keras 3.15 (resnet.py, vgg16.py, inception_v3.py, inception_resnet_v2.py, xception.py, mobilenet.py).
 RESNET_MESSAGES = Messages(
     weights=_WEIGHTS_CHOICES.format(q="'") + ".  Received: weights={weights}",
-    classes="If using `weights='imagenet'` with `include_top=True`, `classes` should be 1000.  Received classes={classes}",
+    classes="If using `weights='imagenet'` with `include_top=True`, `classes` should be 1000.  Received classes={classes}",  # noqa: E501 (verbatim)
 )
 INCEPTION_V3_MESSAGES = Messages(
     weights=_WEIGHTS_CHOICES.format(q="`") + "; Received: weights={weights}",
-    classes='If using `weights="imagenet"` with `include_top=True`, `classes` should be 1000. Received classes={classes}',
+    classes='If using `weights="imagenet"` with `include_top=True`, `classes` should be 1000. Received classes={classes}',  # noqa: E501 (verbatim)
 )
 INCEPTION_RESNET_V2_MESSAGES = Messages(
     weights=_WEIGHTS_CHOICES.format(q="`") + ".",
@@ -185,8 +185,7 @@ def obtain_input_shape(
 
     if require_flatten and None in input_shape:
         raise ValueError(
-            "If `include_top` is True, you should specify a static `input_shape`. "
-            f"Received: input_shape={input_shape}"
+            f"If `include_top` is True, you should specify a static `input_shape`. Received: input_shape={input_shape}"
         )
     return input_shape
 

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers, ops
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 __all__ = ["AlexNet", "LocalResponseNormalization", "LAYOUTS", "preprocess_input", "decode_predictions"]
@@ -347,11 +347,11 @@ def preprocess_input(x: Any, data_format: str | None = None, layout: str = "torc
     """
     if layout not in LAYOUTS:
         raise ValueError(f"`layout` must be one of {', '.join(map(repr, LAYOUTS))}. Received: layout={layout!r}")
-    return imagenet.preprocess_input(x, data_format=data_format, mode=LAYOUTS[layout].preprocessing)
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode=LAYOUTS[layout].preprocessing)
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 _PAPER = "Krizhevsky, Sutskever & Hinton 2012, ImageNet Classification with Deep Convolutional Neural Networks (NIPS)"

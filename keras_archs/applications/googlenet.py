@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 from keras_archs.applications.alexnet import ConvLayer, LocalResponseNormalization, caffe_conv, max_pool
 
@@ -238,7 +238,7 @@ InceptionV1 = GoogLeNet
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
-    """"caffe" mode: RGB -> BGR, minus the ImageNet mean pixel, no scaling (bvlc_googlenet subtracts 104, 117, 123).
+    """ "caffe" mode: RGB -> BGR, minus the ImageNet mean pixel, no scaling (bvlc_googlenet subtracts 104, 117, 123).
 
     Args:
         x: RGB images in [0, 255], 3D or 4D, NumPy array or tensor.
@@ -247,11 +247,11 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     Returns:
         The preprocessed images.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 registry.register(

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 from keras_archs.applications.inception_v3 import (
     MAX_POOL,
@@ -177,7 +177,7 @@ def InceptionResNetV2(
 
 # Both are the same as InceptionV3's ("tf" mode: pixels scaled to [-1, 1]; ImageNet class names), like keras'.
 preprocess_input = inception_v3_preprocess_input
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 SPEC = registry.register(

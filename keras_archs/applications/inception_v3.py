@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Union
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 __all__ = ["InceptionV3", "AUX_LOSS_WEIGHT", "preprocess_input", "decode_predictions"]
@@ -194,9 +194,9 @@ def conv_bn(x: Any, conv: Conv, name: str | None = None) -> Any:
     for weight compatibility). With ``name`` the layers are ``name``, ``name_bn``, ``name_ac`` as in
     inception_resnet_v2; Inception v3 names none of them.
     """
-    x = layers.Conv2D(
-        conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding, use_bias=False, name=name
-    )(x)
+    x = layers.Conv2D(conv.filters, conv.kernel, strides=conv.strides, padding=conv.padding, use_bias=False, name=name)(
+        x
+    )
     x = layers.BatchNormalization(
         axis=_common.channel_axis(), scale=False, name=None if name is None else f"{name}_bn"
     )(x)
@@ -293,9 +293,9 @@ def auxiliary_classifier(x: Any, classes: int, classifier_activation: Any) -> An
     On grids smaller than 17x17 (inputs under 299) the 5x5 conv is shrunk to the pooled grid, TF-slim's
     ``_reduced_kernel_size_for_small_input``; larger inputs leave it 5x5 and change the flattened size.
     """
-    x = layers.AveragePooling2D(
-        AUX_POOL.size, strides=AUX_POOL.strides, padding=AUX_POOL.padding, name="aux_avg_pool"
-    )(x)
+    x = layers.AveragePooling2D(AUX_POOL.size, strides=AUX_POOL.strides, padding=AUX_POOL.padding, name="aux_avg_pool")(
+        x
+    )
     x = conv_bn(x, AUX_CONVS[0], name="aux_conv1")
     grid = x.shape[1:3] if _common.channel_axis() == 3 else x.shape[2:4]
     wide = AUX_CONVS[1]
@@ -396,11 +396,11 @@ def preprocess_input(x, data_format=None):
     Returns:
         The preprocessed input.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 SPEC = registry.register(

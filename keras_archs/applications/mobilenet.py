@@ -23,7 +23,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 # keras/src/applications/mobilenet.py: BASE_WEIGHT_PATH, the file-name pattern "mobilenet_%s_%d_tf[_no_top].h5" and the
@@ -147,9 +147,7 @@ def _check_width_depth_dropout(alpha: Any, depth_multiplier: Any, dropout: Any, 
             f"Received: depth_multiplier={depth_multiplier!r}"
         )
     if include_top and (isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1):
-        raise ValueError(
-            f"`dropout` must be a rate in [0, 1) when `include_top=True`. Received: dropout={dropout!r}"
-        )
+        raise ValueError(f"`dropout` must be a rate in [0, 1) when `include_top=True`. Received: dropout={dropout!r}")
 
 
 def _validate(
@@ -277,12 +275,12 @@ def MobileNet(
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
-    """"tf" preprocessing, as keras' ``mobilenet.preprocess_input``: scales pixels from [0, 255] to [-1, 1]."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+    """ "tf" preprocessing, as keras' ``mobilenet.preprocess_input``: scales pixels from [0, 255] to [-1, 1]."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 def _weight_entry(alpha: float, rows: int, include_top: bool) -> registry.WeightEntry:

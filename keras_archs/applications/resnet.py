@@ -34,7 +34,7 @@ from typing import Any, Callable, NamedTuple
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 # Weight files: keras 3.15 keras/src/applications/resnet.py (BASE_WEIGHTS_PATH, WEIGHTS_HASHES); md5 of the file
@@ -252,7 +252,13 @@ def _resnet(
     strides = later + (1,) if layout.preact else (1,) + later
     for stage, (filters, blocks, stride) in enumerate(zip(STAGE_WIDTHS, layout.depths, strides)):
         x = _stage(
-            x, layout.block, filters, blocks, stride, preact=layout.preact, use_bias=layout.use_bias,
+            x,
+            layout.block,
+            filters,
+            blocks,
+            stride,
+            preact=layout.preact,
+            use_bias=layout.use_bias,
             name=f"conv{stage + 2}",
         )
     if layout.preact:
@@ -409,7 +415,7 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
 
 
 def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
@@ -427,7 +433,7 @@ def preprocess_input_v2(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 def preprocess_input_torch(x: Any, data_format: str | None = None) -> Any:
@@ -446,11 +452,11 @@ def preprocess_input_torch(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="torch")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="torch")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 _COMMON_DOC = """

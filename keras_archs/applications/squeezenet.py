@@ -42,12 +42,14 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 # Deep Compression SqueezeNet 1.0 (songhan/SqueezeNet-Deep-Compression, master branch, BSD licence); sha256 measured on
 # the published 675,763-byte file.
-DC_SQUEEZENET_URL = "https://raw.githubusercontent.com/songhan/SqueezeNet-Deep-Compression/master/compressed_SqueezeNet.net"
+DC_SQUEEZENET_URL = (
+    "https://raw.githubusercontent.com/songhan/SqueezeNet-Deep-Compression/master/compressed_SqueezeNet.net"
+)
 DC_SQUEEZENET_SHA256 = "e4ab6960ae8cd81505e1c2136921201507e930966c53deaf15862a395b3a3261"
 # SqueezeNet 1.1 without top (rcmalli/keras-squeezenet release v1.0, MIT licence); md5 of the release file.
 RCMALLI_NOTOP_URL = (
@@ -56,8 +58,9 @@ RCMALLI_NOTOP_URL = (
 )
 RCMALLI_NOTOP_MD5 = "17c944bfcc0e04c6661806fb3a994a4a"
 
-# weights="fashion_mnist": the SqueezeNet 1.1 variant this project trained on Fashion-MNIST (saved_models/MANIFEST.json).
-# It takes raw pixels (28x28x1, 0..255) and returns 10 softmax scores in the dataset's label order.
+# weights="fashion_mnist": the SqueezeNet 1.1 variant this project trained on Fashion-MNIST
+# (saved_models/MANIFEST.json). It takes raw pixels (28x28x1, 0..255) and returns 10 softmax scores in the dataset's
+# label order.
 FASHION_MNIST_SHA256 = "dad85ae8b9960c8283e8cfcd8837d8ecf2f1c136873972ed805a4b30b24d5232"
 FASHION_MNIST_ARGUMENTS = (
     ("version", "1.1"),
@@ -79,13 +82,37 @@ CAFFE_BGR_MEAN = (104.0, 117.0, 123.0)
 _VERSIONS = {
     "1.0": dict(
         stem=(96, 7),
-        body=("pool", (16, 64), (16, 64), (32, 128), "pool", (32, 128), (48, 192), (48, 192), (64, 256), "pool", (64, 256)),
+        body=(
+            "pool",
+            (16, 64),
+            (16, 64),
+            (32, 128),
+            "pool",
+            (32, 128),
+            (48, 192),
+            (48, 192),
+            (64, 256),
+            "pool",
+            (64, 256),
+        ),
         conv10_pad=1,
         min_size=35,
     ),
     "1.1": dict(
         stem=(64, 3),
-        body=("pool", (16, 64), (16, 64), "pool", (32, 128), (32, 128), "pool", (48, 192), (48, 192), (64, 256), (64, 256)),
+        body=(
+            "pool",
+            (16, 64),
+            (16, 64),
+            "pool",
+            (32, 128),
+            (32, 128),
+            "pool",
+            (48, 192),
+            (48, 192),
+            (64, 256),
+            (64, 256),
+        ),
         conv10_pad=0,
         min_size=31,
     ),
@@ -97,7 +124,9 @@ SMALL_INPUT_MIN_SIZE = 8  # three 2x2/2 pools down to 1x1
 BYPASS_CHOICES = (None, "simple", "complex")  # Iandola et al. 2016, Sec. 6 / Fig. 2 (left, middle, right)
 
 
-def conv_relu(x: Any, filters: int, kernel: int, name: str, relu_name: str, batch_norm: bool = False, **conv_kwargs) -> Any:
+def conv_relu(
+    x: Any, filters: int, kernel: int, name: str, relu_name: str, batch_norm: bool = False, **conv_kwargs
+) -> Any:
     """Conv2D then ReLU; with ``batch_norm`` a BatchNormalization (``{name}_bn``) sits between them and the conv
     drops its bias (BN's offset replaces it)."""
     x = layers.Conv2D(filters, kernel, use_bias=not batch_norm, name=name, **conv_kwargs)(x)
@@ -167,9 +196,7 @@ def _classifier(version: str):
         if _VERSIONS[version]["conv10_pad"]:
             x = layers.ZeroPadding2D(_VERSIONS[version]["conv10_pad"], name="conv10_pad")(x)
         # Caffe initialises conv10 from N(0, 0.01) (prototxt weight_filler), unlike the xavier-initialised rest.
-        x = layers.Conv2D(
-            classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="conv10"
-        )(x)
+        x = layers.Conv2D(classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="conv10")(x)
         x = layers.Activation("relu", name="relu_conv10")(x)
         x = layers.GlobalAveragePooling2D(name="pool10")(x)
         return layers.Activation(classifier_activation, name="predictions")(x)
@@ -244,9 +271,7 @@ def SqueezeNet(
     if version not in _VERSIONS:
         raise ValueError(f"`version` must be one of {', '.join(map(repr, _VERSIONS))}. Received: version={version!r}")
     if bypass not in BYPASS_CHOICES:
-        raise ValueError(
-            f"`bypass` must be one of {', '.join(map(repr, BYPASS_CHOICES))}. Received: bypass={bypass!r}"
-        )
+        raise ValueError(f"`bypass` must be one of {', '.join(map(repr, BYPASS_CHOICES))}. Received: bypass={bypass!r}")
     for flag, value in (("batch_norm", batch_norm), ("small_input", small_input)):
         if not isinstance(value, bool):
             raise TypeError(f"`{flag}` must be True or False. Received: {flag}={value!r}")
@@ -319,16 +344,19 @@ def _check_bypass_weights(weights: Any, bypass: str | None) -> None:
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     """Caffe preprocessing with Caffe SqueezeNet's mean: RGB -> BGR, subtract (104, 117, 123), no scaling."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe", mean=CAFFE_BGR_MEAN)
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe", mean=CAFFE_BGR_MEAN)
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 _SPEC_NAMES = {"1.0": "SqueezeNet1_0", "1.1": "SqueezeNet1_1"}
 _DEFAULTS = {key: parameter.default for key, parameter in inspect.signature(SqueezeNet).parameters.items()}
-_PAPER = "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size, arXiv:1602.07360"
+_PAPER = (
+    "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size, "
+    "arXiv:1602.07360"
+)
 
 registry.register(
     registry.ModelSpec(

@@ -15,7 +15,7 @@ from typing import Any, Callable, NamedTuple
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 # Weight files: keras 3.15 keras/src/applications/vgg16.py and vgg19.py (WEIGHTS_PATH, WEIGHTS_PATH_NO_TOP, and the
@@ -133,11 +133,11 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
     Raises:
         ValueError: If ``data_format`` is not one of the two formats.
     """
-    return imagenet.preprocess_input(x, data_format=data_format, mode="caffe")
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="caffe")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 _COMMON_DOC = """

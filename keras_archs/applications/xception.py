@@ -16,7 +16,7 @@ from typing import Any
 import keras
 from keras import layers
 
-from keras_archs import imagenet, registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _common
 
 # keras/src/applications/xception.py: WEIGHTS_PATH / WEIGHTS_PATH_NO_TOP and the md5 hashes passed to get_file.
@@ -170,12 +170,12 @@ def Xception(
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
-    """"tf" preprocessing, as keras' ``xception.preprocess_input``: scales pixels from [0, 255] to [-1, 1]."""
-    return imagenet.preprocess_input(x, data_format=data_format, mode="tf")
+    """ "tf" preprocessing, as keras' ``xception.preprocess_input``: scales pixels from [0, 255] to [-1, 1]."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode="tf")
 
 
 # The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
-decode_predictions = imagenet.decode_predictions
+decode_predictions = imagenet_utils.decode_predictions
 
 
 _SOURCE = "keras.applications (storage.googleapis.com/tensorflow/keras-applications)"

@@ -12,5 +12,17 @@ from keras_archs.compress.pipeline import CompressedModel, deep_compress, evalua
 from keras_archs.compress.qat import QATResult, qat  # tfmot itself is imported only in qat()'s child process
 from keras_archs.compress.recipes import RECIPES, CompressionRecipe, get_recipe, recipe_for
 
-__all__ = ["ArchiveCorruptError", "SharedTensor", "CompressedModel", "deep_compress", "evaluate_accuracy", "load",
-           "RECIPES", "CompressionRecipe", "get_recipe", "recipe_for", "QATResult", "qat"]
+__all__ = [
+    "ArchiveCorruptError",
+    "SharedTensor",
+    "CompressedModel",
+    "deep_compress",
+    "evaluate_accuracy",
+    "load",
+    "RECIPES",
+    "CompressionRecipe",
+    "get_recipe",
+    "recipe_for",
+    "QATResult",
+    "qat",
+]

@@ -1,7 +1,8 @@
 """The Deep Compression archive: a pruned, weight-shared network in one binary file (DESIGN.md §5).
 
 Han et al. 2016 store each layer as a codebook, Huffman-coded weight codes and Huffman-coded relative indices of the
-non-zero weights. This module is that file format: no serialised Python objects, no code, numbers little-endian, every part checksummed.
+non-zero weights. This module is that file format: no serialised Python objects, no code, numbers little-endian,
+every part checksummed.
 
 Layout of format version 1 (``varint`` = unsigned LEB128, ``u8/u16/u32`` little-endian)::
 
@@ -114,8 +115,20 @@ _LZMA_DICT = 1 << 20
 _LZMA_ENCODE = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "dict_size": _LZMA_DICT}]
 _LZMA_DECODE = [{"id": lzma.FILTER_LZMA2, "dict_size": _LZMA_DICT}]
 # Dense dtypes by their u8 code (little-endian on disk).
-_DTYPES = ("float32", "float16", "float64", "int8", "uint8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-           "bool")
+_DTYPES = (
+    "float32",
+    "float16",
+    "float64",
+    "int8",
+    "uint8",
+    "int16",
+    "uint16",
+    "int32",
+    "uint32",
+    "int64",
+    "uint64",
+    "bool",
+)
 
 
 class ArchiveCorruptError(ValueError):
@@ -367,8 +380,10 @@ def sparse_gaps(positions, index_bits: int) -> tuple[np.ndarray, np.ndarray]:
         >>> gaps.tolist(), filler.tolist()
         ([1, 2, 7, 7], [False, False, True, False])
     """
-    if isinstance(index_bits, bool) or not isinstance(index_bits, (int, np.integer)) or not (
-        1 <= index_bits <= MAX_INDEX_BITS
+    if (
+        isinstance(index_bits, bool)
+        or not isinstance(index_bits, (int, np.integer))
+        or not (1 <= index_bits <= MAX_INDEX_BITS)
     ):
         raise ValueError(f"index_bits must be an int in 1..{MAX_INDEX_BITS}. Received: index_bits={index_bits!r}")
     bits = int(index_bits)
@@ -412,8 +427,9 @@ def _plan_stream(symbols: np.ndarray, alphabet: int, sync_interval: int) -> _Str
     only = int(np.argmax(frequencies)) if used == 1 else None
     bits = huffman.encoded_size_bits(frequencies, lengths)
     sync = huffman.sync_points(symbols, lengths, sync_interval)
-    return _StreamPlan(symbols, lengths, only, huffman.pack_table(lengths, only), huffman.pack_sync(sync),
-                       (bits + 7) // 8)
+    return _StreamPlan(
+        symbols, lengths, only, huffman.pack_table(lengths, only), huffman.pack_sync(sync), (bits + 7) // 8
+    )
 
 
 @dataclasses.dataclass
@@ -444,8 +460,13 @@ def _plans(checked: _Checked, sync_interval: int):
         gaps, is_filler = sparse_gaps(positions, bits)
         codes = np.zeros(gaps.size, np.int64)
         codes[~is_filler] = nonzero_codes
-        yield _BlockPlan(bits, _plan_stream(codes, k, sync_interval), _plan_stream(gaps, 1 << bits, sync_interval),
-                         positions.size, gaps.size - positions.size)
+        yield _BlockPlan(
+            bits,
+            _plan_stream(codes, k, sync_interval),
+            _plan_stream(gaps, 1 << bits, sync_interval),
+            positions.size,
+            gaps.size - positions.size,
+        )
 
 
 def _fixed_part(checked: _Checked) -> bytes:
@@ -500,8 +521,14 @@ def _encode_block(checked: _Checked, sync_interval: int) -> tuple[bytes, dict[st
 
     plan = min(_plans(checked, sync_interval), key=lambda p: (block_size(p), p.index_bits == 0, p.index_bits))
     code_payload, _ = huffman.encode(plan.codes.symbols, plan.codes.lengths, sync_interval)
-    parts = {"header": len(head) + 1, "codebook": len(codebook), "tables": len(plan.codes.table),
-             "sync": len(plan.codes.sync), "codes": len(code_payload), "indices": 0}
+    parts = {
+        "header": len(head) + 1,
+        "codebook": len(codebook),
+        "tables": len(plan.codes.table),
+        "sync": len(plan.codes.sync),
+        "codes": len(code_payload),
+        "indices": 0,
+    }
     body = [head, bytes([plan.index_bits | coding << _CODEBOOK_SHIFT])]
     tail = [code_payload]
     if plan.gaps is not None:
@@ -526,8 +553,10 @@ def _encode_block(checked: _Checked, sync_interval: int) -> tuple[bytes, dict[st
 
 
 def _check_sync_interval(sync_interval) -> int:
-    if isinstance(sync_interval, bool) or not isinstance(sync_interval, (int, np.integer)) or not (
-        1 <= sync_interval <= _MAX_SYNC_INTERVAL
+    if (
+        isinstance(sync_interval, bool)
+        or not isinstance(sync_interval, (int, np.integer))
+        or not (1 <= sync_interval <= _MAX_SYNC_INTERVAL)
     ):
         raise ValueError(
             f"sync_interval must be an int in 1..{_MAX_SYNC_INTERVAL}. Received: sync_interval={sync_interval!r}"
@@ -566,10 +595,18 @@ def tensor_report(t: SharedTensor, *, sync_interval: int = huffman.DEFAULT_SYNC_
     checked = _check_shared(t)
     block, parts, plan = _encode_block(checked, sync_interval)
     n = checked.flat.size
-    report = {"key": checked.key, **parts, "total": len(block), "n_elements": n, "n_nonzero": plan.n_nonzero,
-              "density": plan.n_nonzero / n if n else 0.0, "k": checked.codebook.size,
-              "index_bits": plan.index_bits, "n_filler": plan.n_filler,
-              "bits_per_nonzero": 8 * len(block) / plan.n_nonzero if plan.n_nonzero else float("inf")}
+    report = {
+        "key": checked.key,
+        **parts,
+        "total": len(block),
+        "n_elements": n,
+        "n_nonzero": plan.n_nonzero,
+        "density": plan.n_nonzero / n if n else 0.0,
+        "k": checked.codebook.size,
+        "index_bits": plan.index_bits,
+        "n_filler": plan.n_filler,
+        "bits_per_nonzero": 8 * len(block) / plan.n_nonzero if plan.n_nonzero else float("inf"),
+    }
     return report
 
 
@@ -578,8 +615,9 @@ def _json_document(config, metadata) -> bytes:
         if not isinstance(value, dict):
             raise TypeError(f"{name} must be a dict (JSON object). Received {type(value).__name__}")
     try:
-        text = json.dumps({"config": config, "metadata": metadata}, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False)
+        text = json.dumps(
+            {"config": config, "metadata": metadata}, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
     except (TypeError, ValueError) as error:
         raise type(error)(f"config and metadata must be JSON-serialisable (finite numbers): {error}") from None
     return text.encode("utf-8")
@@ -611,8 +649,14 @@ def _dense_entries(dense: Mapping[str, np.ndarray], taken: set[str]) -> bytes:
     return b"".join(parts)
 
 
-def encode(*, config: dict, shared: Sequence[SharedTensor], dense: Mapping[str, np.ndarray],
-           metadata: dict | None = None, sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL) -> bytes:
+def encode(
+    *,
+    config: dict,
+    shared: Sequence[SharedTensor],
+    dense: Mapping[str, np.ndarray],
+    metadata: dict | None = None,
+    sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL,
+) -> bytes:
     """The archive as bytes (see the module docstring for the layout).
 
     Args:
@@ -644,16 +688,27 @@ def encode(*, config: dict, shared: Sequence[SharedTensor], dense: Mapping[str, 
         keys.add(checked.key)
         blocks.append(_encode_block(checked, sync_interval)[0])
     dense_body = _dense_entries(dense, keys)
-    header = (huffman.varint_encode(len(shared)) + huffman.varint_encode(len(dense))
-              + huffman.varint_encode(sync_interval) + _codec_block(document))
-    data = b"".join([MAGIC, struct.pack("<H", FORMAT_VERSION), _section(header), *blocks,
-                     _section(_codec_block(dense_body))])
+    header = (
+        huffman.varint_encode(len(shared))
+        + huffman.varint_encode(len(dense))
+        + huffman.varint_encode(sync_interval)
+        + _codec_block(document)
+    )
+    data = b"".join(
+        [MAGIC, struct.pack("<H", FORMAT_VERSION), _section(header), *blocks, _section(_codec_block(dense_body))]
+    )
     return data + struct.pack("<I", zlib.crc32(data))
 
 
-def write(path: str | os.PathLike, *, config: dict, shared: Sequence[SharedTensor],
-          dense: Mapping[str, np.ndarray], metadata: dict | None = None,
-          sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL) -> int:
+def write(
+    path: str | os.PathLike,
+    *,
+    config: dict,
+    shared: Sequence[SharedTensor],
+    dense: Mapping[str, np.ndarray],
+    metadata: dict | None = None,
+    sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL,
+) -> int:
     """Writes the archive atomically: a temporary file in the same folder, then ``os.replace``.
 
     Everything is validated and encoded before the file is opened; on any error nothing is left behind.
@@ -722,8 +777,10 @@ def _read_header(reader: _Reader) -> tuple[int, int, int, dict, dict]:
         document = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as error:
         raise section.fail(f"the JSON document does not parse: {error}") from None
-    if not isinstance(document, dict) or set(document) != {"config", "metadata"} or not all(
-        isinstance(document[name], dict) for name in ("config", "metadata")
+    if (
+        not isinstance(document, dict)
+        or set(document) != {"config", "metadata"}
+        or not all(isinstance(document[name], dict) for name in ("config", "metadata"))
     ):
         raise section.fail('the JSON document must be {"config": {...}, "metadata": {...}}')
     return n_shared, n_dense, sync_interval, document["config"], document["metadata"]

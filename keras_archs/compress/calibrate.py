@@ -46,7 +46,9 @@ def synthetic_images(count: int, size: int | tuple[int, int], channels: int = 3,
     return np.clip(images, 0.0, 255.0)
 
 
-def layer_input_hessians(model: Any, images: np.ndarray, layer_names: Sequence[str], batch_size: int = 16) -> dict[str, np.ndarray]:
+def layer_input_hessians(
+    model: Any, images: np.ndarray, layer_names: Sequence[str], batch_size: int = 16
+) -> dict[str, np.ndarray]:
     """``{layer_name: E[x x^T]}`` over the input patches of each named Conv2D / Dense layer of ``model``.
 
     Patches are flattened in the kernel's ``(kh, kw, in)`` order, so the matrix matches ``kernel.reshape(-1, out)``.
@@ -75,20 +77,24 @@ def layer_input_hessians(model: Any, images: np.ndarray, layer_names: Sequence[s
     for start in range(0, len(images), batch_size):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The structure of `inputs`")  # named-input models
-            outputs = probe(images[start:start + batch_size], training=False)
+            outputs = probe(images[start : start + batch_size], training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         for layer, activation in zip(targets, outputs):
             if isinstance(layer, keras.layers.Dense) or tuple(layer.kernel_size) == (1, 1):
                 if not isinstance(layer, keras.layers.Dense) and tuple(layer.strides) != (1, 1):
-                    activation = activation[:, ::layer.strides[0], ::layer.strides[1], :]
+                    activation = activation[:, :: layer.strides[0], :: layer.strides[1], :]
                 patches = tf.reshape(activation, [-1, activation.shape[-1]])
             else:
                 kh, kw = layer.kernel_size
                 padding = "SAME" if layer.padding == "same" else "VALID"
-                patches = tf.image.extract_patches(activation, [1, kh, kw, 1], [1, *layer.strides, 1], [1, 1, 1, 1], padding)
+                patches = tf.image.extract_patches(
+                    activation, [1, kh, kw, 1], [1, *layer.strides, 1], [1, 1, 1, 1], padding
+                )
                 patches = tf.reshape(patches, [-1, patches.shape[-1]])
             # float32 products per batch (fast), accumulated in float64 across batches.
-            sums[layer.name] = sums[layer.name] + tf.matmul(patches, patches, transpose_a=True).numpy().astype(np.float64)
+            sums[layer.name] = sums[layer.name] + tf.matmul(patches, patches, transpose_a=True).numpy().astype(
+                np.float64
+            )
             counts[layer.name] += int(patches.shape[0])
     return {name: sums[name] / max(counts[name], 1) for name in sums}
 
@@ -103,7 +109,7 @@ def _input_probe(model: Any, targets: list) -> Any:
         pass
     # Nested backbone (e.g. a raw-pixel wrapper): probe the backbone, feed it the outer model's preprocessing.
     for inner in model.layers:
-        if isinstance(inner, keras.Model) and all(any(t is l for l in inner._flatten_layers()) for t in targets):
+        if isinstance(inner, keras.Model) and all(any(t is sub for sub in inner._flatten_layers()) for t in targets):
             inner_probe = keras.Model(inner.inputs, [layer.input for layer in targets])
             # ``inner.input`` is the nested model's own placeholder; the tensor it is called on in the outer graph is
             # the input of one of its inbound nodes (the one connected to the outer inputs).

@@ -43,9 +43,15 @@ class ConstrainedTrainer(keras.Model):
             without a schedule.
     """
 
-    def __init__(self, model: keras.Model, masks: Mapping[str, np.ndarray] | None = None,
-                 target_densities: Mapping[str, float] | None = None, schedule: PruningSchedule | None = None,
-                 shared: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None, **kwargs):
+    def __init__(
+        self,
+        model: keras.Model,
+        masks: Mapping[str, np.ndarray] | None = None,
+        target_densities: Mapping[str, float] | None = None,
+        schedule: PruningSchedule | None = None,
+        shared: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+        **kwargs,
+    ):
         super().__init__(name=f"{model.name}_constrained", **kwargs)
         import tensorflow as tf
 
@@ -77,7 +83,9 @@ class ConstrainedTrainer(keras.Model):
             if codes.shape != tuple(kernel.shape):
                 raise ValueError(f"Codes of {name!r} have shape {codes.shape}; the kernel has {tuple(kernel.shape)}.")
             if codebook.size == 0 or codebook[0] != 0 or codes.min() < 0 or codes.max() >= codebook.size:
-                raise ValueError(f"Shared weights of {name!r}: need codebook[0] == 0 and codes in [0, {codebook.size}).")
+                raise ValueError(
+                    f"Shared weights of {name!r}: need codebook[0] == 0 and codes in [0, {codebook.size})."
+                )
             centroids = keras.Variable(codebook[1:], trainable=True, name=f"{name}_centroids")
             self._shared.append((name, kernel, centroids, tf.constant(codes.astype(np.int32))))
             kernel.assign(codebook[codes])
@@ -104,15 +112,17 @@ class ConstrainedTrainer(keras.Model):
         gradients = tape.gradient(scaled, sources)
         n_free, n_masked = len(self._free), len(self._masked_kernels)
         free_grads = gradients[:n_free]
-        masked_grads = [g * m for g, (_, _, m) in zip(gradients[n_free:n_free + n_masked], self._masked)]
+        masked_grads = [g * m for g, (_, _, m) in zip(gradients[n_free : n_free + n_masked], self._masked)]
         centroid_grads = []
-        for gradient, (_, _, centroids, codes) in zip(gradients[n_free + n_masked:], self._shared):
+        for gradient, (_, _, centroids, codes) in zip(gradients[n_free + n_masked :], self._shared):
             # d loss / d centroid_k = sum of d loss / d w over the weights with code k (Han et al. 2016, eq. 3).
-            summed = tf.math.unsorted_segment_sum(tf.reshape(gradient, [-1]), tf.reshape(codes, [-1]),
-                                                  num_segments=centroids.shape[0] + 1)
+            summed = tf.math.unsorted_segment_sum(
+                tf.reshape(gradient, [-1]), tf.reshape(codes, [-1]), num_segments=centroids.shape[0] + 1
+            )
             centroid_grads.append(summed[1:])
-        self.optimizer.apply(free_grads + masked_grads + centroid_grads,
-                             self._free + self._masked_kernels + self._centroids)
+        self.optimizer.apply(
+            free_grads + masked_grads + centroid_grads, self._free + self._masked_kernels + self._centroids
+        )
         self._apply_constraints()
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 

@@ -143,9 +143,7 @@ def _as_lengths(lengths) -> np.ndarray:
 def _as_symbols(symbols, alphabet_size: int) -> np.ndarray:
     symbols = np.asarray(symbols)
     if symbols.dtype.kind not in "iu" or symbols.ndim != 1:
-        raise ValueError(
-            f"symbols must be a 1-D integer array. Received dtype {symbols.dtype}, shape {symbols.shape}"
-        )
+        raise ValueError(f"symbols must be a 1-D integer array. Received dtype {symbols.dtype}, shape {symbols.shape}")
     symbols = symbols.astype(np.int64)
     if symbols.size:
         bad = np.flatnonzero((symbols < 0) | (symbols >= alphabet_size))
@@ -468,8 +466,9 @@ def _prepare(index: int, stream) -> _Job | np.ndarray:
     return _Job(index, payload, lengths.size, count, interval, starts, longest, table)
 
 
-def decode(payload, lengths, count: int, sync=None, sync_interval: int = DEFAULT_SYNC_INTERVAL,
-           only_symbol: int | None = None) -> np.ndarray:
+def decode(
+    payload, lengths, count: int, sync=None, sync_interval: int = DEFAULT_SYNC_INTERVAL, only_symbol: int | None = None
+) -> np.ndarray:
     """Decodes ``count`` symbols; the inverse of :func:`encode`. See :func:`decode_many` for the arguments.
 
     Returns:
@@ -807,8 +806,12 @@ def pack_table(lengths, only_symbol: int | None = None) -> bytes:
             meta = code_lengths(frequencies, _META_MAX_LENGTH)
             payload, _ = encode(zigzag, meta, sync_interval=n)
             packed = (
-                bytes([_TABLE_DELTA]) + varint_encode(n) + bytes([meta.size]) + _pack_bits(meta, 4)
-                + varint_encode(len(payload)) + payload
+                bytes([_TABLE_DELTA])
+                + varint_encode(n)
+                + bytes([meta.size])
+                + _pack_bits(meta, 4)
+                + varint_encode(len(payload))
+                + payload
             )
             if len(packed) < len(best):
                 best = packed
@@ -833,7 +836,6 @@ def parse_table(buffer, offset: int, alphabet_size: int, max_length: int) -> tup
     head = int(_take(buffer, offset, 1, "table mode")[0])
     mode, param = head & 3, head >> 2
     position = offset + 1
-    empty = np.zeros(0, np.int64)
     if mode != _TABLE_RAW and param:
         raise ValueError(f"table at offset {offset}: mode byte {head:#04x} has unknown flag bits")
     if mode == _TABLE_EMPTY:

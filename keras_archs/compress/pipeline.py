@@ -66,8 +66,9 @@ class CompressedModel:
 
     def to_bytes(self) -> bytes:
         if self._encoded is None:
-            self._encoded = archive_lib.encode(config=self.config, shared=self.shared, dense=self.dense,
-                                               metadata=self.metadata)
+            self._encoded = archive_lib.encode(
+                config=self.config, shared=self.shared, dense=self.dense, metadata=self.metadata
+            )
         return self._encoded
 
     @property
@@ -91,11 +92,21 @@ class CompressedModel:
             rows.append(row)
         shared_total = sum(row["total"] for row in rows)
         dense_raw = sum(int(value.nbytes) for value in self.dense.values())
-        rows.append({"key": "(dense tensors + config + framing)", "total": self.size_bytes - shared_total,
-                     "dense_raw_bytes": dense_raw})
-        rows.append({"key": "total", "total": self.size_bytes,
-                     "n_nonzero": sum(row.get("n_nonzero", 0) for row in rows[:-1]),
-                     "n_elements": sum(row.get("n_elements", 0) for row in rows[:-1])})
+        rows.append(
+            {
+                "key": "(dense tensors + config + framing)",
+                "total": self.size_bytes - shared_total,
+                "dense_raw_bytes": dense_raw,
+            }
+        )
+        rows.append(
+            {
+                "key": "total",
+                "total": self.size_bytes,
+                "n_nonzero": sum(row.get("n_nonzero", 0) for row in rows[:-1]),
+                "n_elements": sum(row.get("n_elements", 0) for row in rows[:-1]),
+            }
+        )
         return rows
 
     def report_table(self) -> str:
@@ -104,13 +115,26 @@ class CompressedModel:
         lines = []
         for row in self.report():
             if "codes" in row:
-                lines.append([row["key"], "x".join(map(str, row["shape"])), f"{row['density']:.3f}", str(row["bits"]),
-                              f"{row['codes']:,}", f"{row['indices']:,}", f"{row['codebook']:,}",
-                              f"{row['tables'] + row['sync'] + row['header']:,}", f"{row['total']:,}"])
+                lines.append(
+                    [
+                        row["key"],
+                        "x".join(map(str, row["shape"])),
+                        f"{row['density']:.3f}",
+                        str(row["bits"]),
+                        f"{row['codes']:,}",
+                        f"{row['indices']:,}",
+                        f"{row['codebook']:,}",
+                        f"{row['tables'] + row['sync'] + row['header']:,}",
+                        f"{row['total']:,}",
+                    ]
+                )
             else:
                 lines.append([row["key"], "", "", "", "", "", "", "", f"{row['total']:,}"])
         widths = [max(len(str(c)) for c in col) for col in zip(header, *lines)]
-        fmt = lambda cells: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))  # noqa: E731
+
+        def fmt(cells):
+            return "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
         return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, lines)])
 
 
@@ -136,14 +160,36 @@ def _first_batches(data: Any, count: int) -> np.ndarray:
     return np.concatenate(taken)[:count]
 
 
-def _fit(trainer: keras.Model, train_data: Any, val_data: Any, epochs: int, batch_size: int, callbacks: list,
-         verbose: int, steps_per_epoch: int | None) -> None:
+def _fit(
+    trainer: keras.Model,
+    train_data: Any,
+    val_data: Any,
+    epochs: int,
+    batch_size: int,
+    callbacks: list,
+    verbose: int,
+    steps_per_epoch: int | None,
+) -> None:
     if isinstance(train_data, tuple):
-        trainer.fit(train_data[0], train_data[1], batch_size=batch_size, epochs=epochs, validation_data=val_data,
-                    callbacks=callbacks, verbose=verbose, shuffle=True)
+        trainer.fit(
+            train_data[0],
+            train_data[1],
+            batch_size=batch_size,
+            epochs=epochs,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            shuffle=True,
+        )
     else:
-        trainer.fit(train_data, epochs=epochs, validation_data=val_data, callbacks=callbacks, verbose=verbose,
-                    steps_per_epoch=steps_per_epoch)
+        trainer.fit(
+            train_data,
+            epochs=epochs,
+            validation_data=val_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            steps_per_epoch=steps_per_epoch,
+        )
 
 
 def _steps_per_epoch(train_data: Any, batch_size: int, steps_per_epoch: int | None) -> int:
@@ -166,8 +212,11 @@ def _loss_for(train_data: Any) -> str:
 def evaluate_accuracy(model: keras.Model, data: Any, batch_size: int = 256) -> float:
     """Top-1 accuracy of ``model`` on ``data`` ((x, y) arrays or a dataset of (x, y) batches)."""
     correct = total = 0
-    batches = ([(data[0][i:i + batch_size], data[1][i:i + batch_size]) for i in range(0, len(data[0]), batch_size)]
-               if isinstance(data, tuple) else data)
+    batches = (
+        [(data[0][i : i + batch_size], data[1][i : i + batch_size]) for i in range(0, len(data[0]), batch_size)]
+        if isinstance(data, tuple)
+        else data
+    )
     for x, y in batches:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="The structure of `inputs`")  # named-input models
@@ -187,7 +236,9 @@ def _copy_model(model: keras.Model) -> keras.Model:
     return clone
 
 
-def _calibration_inputs(model: keras.Model, recipe: CompressionRecipe, train_data: Any, calibration_data: Any) -> np.ndarray:
+def _calibration_inputs(
+    model: keras.Model, recipe: CompressionRecipe, train_data: Any, calibration_data: Any
+) -> np.ndarray:
     if calibration_data is not None:
         return _first_batches(calibration_data, recipe.calibration_images)
     if train_data is not None:
@@ -277,8 +328,12 @@ def deep_compress(
         planned = max(recipe.prune_epochs + recipe.share_epochs, 1)
         prune_epochs = round(epochs * recipe.prune_epochs / planned) if recipe.densities is not None else 0
         share_epochs = epochs - prune_epochs
-    metadata: dict[str, Any] = {"format": _FORMAT_NAME, "source_model": model.name, "recipe": dataclasses.asdict(recipe),
-                                "fine_tune_epochs": {"prune": prune_epochs, "share": share_epochs}}
+    metadata: dict[str, Any] = {
+        "format": _FORMAT_NAME,
+        "source_model": model.name,
+        "recipe": dataclasses.asdict(recipe),
+        "fine_tune_epochs": {"prune": prune_epochs, "share": share_epochs},
+    }
     if val_data is not None:
         metadata["val_accuracy_before"] = evaluate_accuracy(model, val_data)
     loss = loss or (_loss_for(train_data) if train_data is not None else None)
@@ -287,11 +342,23 @@ def deep_compress(
     if recipe.densities is None:
         masks = {name: variable.numpy() != 0 for name, variable in kernels}
     else:
-        densities = prune.resolve_per_layer(recipe.densities, names, f"recipe {recipe.name!r} densities",
-                                              recipe.strict_patterns)
+        densities = prune.resolve_per_layer(
+            recipe.densities, names, f"recipe {recipe.name!r} densities", recipe.strict_patterns
+        )
         if prune_epochs:
-            masks = _gradual_prune(work, densities, train_data, val_data, prune_epochs, recipe, batch_size,
-                                   steps_per_epoch, loss, list(callbacks), verbose)
+            masks = _gradual_prune(
+                work,
+                densities,
+                train_data,
+                val_data,
+                prune_epochs,
+                recipe,
+                batch_size,
+                steps_per_epoch,
+                loss,
+                list(callbacks),
+                verbose,
+            )
         else:
             prune.prune_kernels(work, densities)
         masks = {name: variable.numpy() != 0 for name, variable in kernels}
@@ -304,7 +371,9 @@ def deep_compress(
     shared = {}
     for name, variable in kernels:
         kernel = variable.numpy()
-        sharing = share.share_weights(kernel, bits[name], mask=masks[name], lam=recipe.lam if recipe.quantizer == "ecsq" else 0.0)
+        sharing = share.share_weights(
+            kernel, bits[name], mask=masks[name], lam=recipe.lam if recipe.quantizer == "ecsq" else 0.0
+        )
         codebook = sharing.codebook
         if recipe.codebook_dtype == "float16":
             codebook = _float16_codebook(codebook)
@@ -354,16 +423,25 @@ def _float16_codebook(codebook: np.ndarray) -> np.ndarray:
     return rounded
 
 
-def _gradual_prune(work, densities, train_data, val_data, epochs, recipe, batch_size, steps_per_epoch, loss,
-                   callbacks, verbose) -> dict[str, np.ndarray]:
+def _gradual_prune(
+    work, densities, train_data, val_data, epochs, recipe, batch_size, steps_per_epoch, loss, callbacks, verbose
+) -> dict[str, np.ndarray]:
     targets = {name: d for name, d in densities.items() if d is not None and d < 1}
     steps = _steps_per_epoch(train_data, batch_size, steps_per_epoch) * epochs
     # Prune over the first two thirds of the steps, then train at the final density (Zhu & Gupta 2017, §3).
     schedule = prune.PruningSchedule(begin_step=0, end_step=max(1, (2 * steps) // 3), frequency=max(1, steps // 50))
     trainer = finetune.ConstrainedTrainer(work, target_densities=targets, schedule=schedule)
     trainer.compile(optimizer=keras.optimizers.Adam(recipe.learning_rate), loss=loss, metrics=["accuracy"])
-    _fit(trainer, train_data, val_data, epochs, batch_size, [finetune.PruningStep(trainer), *callbacks], verbose,
-         steps_per_epoch)
+    _fit(
+        trainer,
+        train_data,
+        val_data,
+        epochs,
+        batch_size,
+        [finetune.PruningStep(trainer), *callbacks],
+        verbose,
+        steps_per_epoch,
+    )
     return trainer.masks()
 
 
@@ -389,7 +467,8 @@ def load(path: str | os.PathLike | bytes) -> keras.Model:
     if stored.metadata.get("format") != _FORMAT_NAME:
         raise archive_lib.ArchiveCorruptError(
             f"The archive's metadata says format {stored.metadata.get('format')!r}, not {_FORMAT_NAME!r}: it was not "
-            "written by keras_archs.compress.deep_compress.")
+            "written by keras_archs.compress.deep_compress."
+        )
     try:
         model = keras.saving.deserialize_keras_object(stored.config)
     except Exception as error:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
@@ -400,11 +479,14 @@ def load(path: str | os.PathLike | bytes) -> keras.Model:
     if missing or extra:
         raise archive_lib.ArchiveCorruptError(
             f"The archive's tensors do not match its model: missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}.")
+            f"unexpected {extra[:5]}{'...' if len(extra) > 5 else ''}."
+        )
     for key, variable in keys:
         value = stored.tensors[key]
         if tuple(value.shape) != tuple(variable.shape):
             raise archive_lib.ArchiveCorruptError(
-                f"Tensor {key!r} has shape {tuple(value.shape)} in the archive; the model needs {tuple(variable.shape)}.")
+                f"Tensor {key!r} has shape {tuple(value.shape)} in the archive; "
+                f"the model needs {tuple(variable.shape)}."
+            )
         variable.assign(value.astype(variable.dtype))
     return model

@@ -19,12 +19,19 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["PruningSchedule", "polynomial_density", "magnitude_mask", "prunable_weights", "resolve_per_layer",
-           "prune_kernels"]
+__all__ = [
+    "PruningSchedule",
+    "polynomial_density",
+    "magnitude_mask",
+    "prunable_weights",
+    "resolve_per_layer",
+    "prune_kernels",
+]
 
 
-def polynomial_density(step: int, final_density: float, begin_step: int, end_step: int,
-                       initial_density: float = 1.0, power: float = 3.0) -> float:
+def polynomial_density(
+    step: int, final_density: float, begin_step: int, end_step: int, initial_density: float = 1.0, power: float = 3.0
+) -> float:
     """Density at ``step`` of the polynomial schedule (Zhu & Gupta 2017, eq. 1, written for density = 1 - sparsity).
 
     Before ``begin_step`` the density is ``initial_density``, after ``end_step`` it is ``final_density``; in between
@@ -54,8 +61,10 @@ class PruningSchedule:
 
     def __post_init__(self):
         if self.begin_step < 0 or self.end_step <= self.begin_step:
-            raise ValueError(f"PruningSchedule needs 0 <= begin_step < end_step. Received: begin_step={self.begin_step}, "
-                             f"end_step={self.end_step}")
+            raise ValueError(
+                f"PruningSchedule needs 0 <= begin_step < end_step. Received: begin_step={self.begin_step}, "
+                f"end_step={self.end_step}"
+            )
         if self.frequency < 1:
             raise ValueError(f"PruningSchedule.frequency must be >= 1. Received: frequency={self.frequency}")
 
@@ -102,8 +111,14 @@ def prunable_weights(model: Any) -> list[tuple[str, Any]]:
     """``(layer_name, kernel_variable)`` for every conv/dense kernel of ``model`` (nested models included), in order."""
     import keras
 
-    kinds = (keras.layers.Conv2D, keras.layers.Dense, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D,
-             keras.layers.Conv1D, keras.layers.Conv3D)
+    kinds = (
+        keras.layers.Conv2D,
+        keras.layers.Dense,
+        keras.layers.DepthwiseConv2D,
+        keras.layers.SeparableConv2D,
+        keras.layers.Conv1D,
+        keras.layers.Conv3D,
+    )
     found = []
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, kinds):
@@ -113,7 +128,9 @@ def prunable_weights(model: Any) -> list[tuple[str, Any]]:
     return found
 
 
-def resolve_per_layer(spec: Mapping[str, Any] | Any, names: list[str], what: str, strict: bool = True) -> dict[str, Any]:
+def resolve_per_layer(
+    spec: Mapping[str, Any] | Any, names: list[str], what: str, strict: bool = True
+) -> dict[str, Any]:
     """Expands a per-layer setting: a single value, or ``{pattern: value}`` with shell-style patterns (first match wins)
     and an optional ``"*"`` default. Layers matching nothing get ``None`` (left alone).
 

@@ -117,7 +117,7 @@ RECIPES: dict[str, CompressionRecipe] = {
             bias_dtype="float16",
             codebook_dtype="float16",
             source="Han et al. 2016 (pruning + k-means + Huffman); bits per layer from a data-free sensitivity "
-                   "analysis (docs/compression.md); compensation as GPTQ (Frantar et al. 2023) on synthetic images",
+            "analysis (docs/compression.md); compensation as GPTQ (Frantar et al. 2023) on synthetic images",
         ),
         CompressionRecipe(
             # SqueezeNet 1.1 (BN, small input) trained on Fashion-MNIST (saved_models/). Densities follow the
@@ -132,7 +132,7 @@ RECIPES: dict[str, CompressionRecipe] = {
             bias_dtype="float32",
             codebook_dtype="float16",
             source="Han et al. 2016 schedule (prune -> retrain -> share -> retrain centroids); densities from the "
-                   "Deep Compression SqueezeNet file",
+            "Deep Compression SqueezeNet file",
         ),
         CompressionRecipe(
             # The paper's headline setting for AlexNet/VGG (Han et al. 2016, §3 and Table 4/5): 8-bit conv,

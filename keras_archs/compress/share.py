@@ -52,7 +52,9 @@ def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if values.size == 0:
         raise ValueError("Cannot cluster an empty set of weights (every weight of the layer is pruned).")
     if not np.all(np.isfinite(values)):
-        raise ValueError(f"Weights must be finite to be clustered; found {np.count_nonzero(~np.isfinite(values))} non-finite.")
+        raise ValueError(
+            f"Weights must be finite to be clustered; found {np.count_nonzero(~np.isfinite(values))} non-finite."
+        )
     return np.unique(values, return_counts=True)
 
 
@@ -62,7 +64,9 @@ def _check_clusters(clusters: Any) -> int:
     return int(clusters)
 
 
-def _lloyd(distinct: np.ndarray, counts: np.ndarray, centroids: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
+def _lloyd(
+    distinct: np.ndarray, counts: np.ndarray, centroids: np.ndarray, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Lloyd iterations on sorted distinct values; returns (centroids, assignment of each distinct value)."""
     total = counts.sum()
     assignment = np.zeros(distinct.size, np.int64)
@@ -128,7 +132,9 @@ def kmeans_1d(values: np.ndarray, clusters: int, init: str = "linear") -> tuple[
         centroids = np.linspace(distinct[0], distinct[-1], clusters)
     elif init == "quantile":
         cumulative = np.cumsum(counts) / counts.sum()
-        centroids = distinct[np.searchsorted(cumulative, (np.arange(clusters) + 0.5) / clusters).clip(0, distinct.size - 1)]
+        centroids = distinct[
+            np.searchsorted(cumulative, (np.arange(clusters) + 0.5) / clusters).clip(0, distinct.size - 1)
+        ]
     else:
         raise ValueError(f"init must be 'linear' or 'quantile'. Received: init={init!r}")
     centroids, assignment = _lloyd(distinct, counts, centroids.astype(np.float64), lam=0.0)
@@ -201,7 +207,8 @@ def share_weights(kernel: np.ndarray, bits: int, mask: np.ndarray | None = None,
 
 
 def code_entropy_bits(codes: np.ndarray) -> float:
-    """Empirical entropy (bits) of the non-zero codes: the Huffman-coded size of the code stream to within 1 bit/code."""
+    """Empirical entropy (bits) of the non-zero codes: the Huffman-coded size of the code stream to within 1 bit per
+    code."""
     kept = np.asarray(codes).reshape(-1)
     kept = kept[kept != 0]
     if kept.size == 0:
@@ -264,7 +271,7 @@ def compensated_codes(kernel: np.ndarray, codebook: np.ndarray, hessian: np.ndar
             quantized = np.where(kept, sorted_values[nearest], 0.0)
             codes[:, start + j] = np.where(kept, order[nearest] + 1, 0)
             error = (column - quantized) / upper[start + j, start + j]
-            block[:, j + 1:] -= np.outer(error, upper[start + j, start + j + 1:stop])
+            block[:, j + 1 :] -= np.outer(error, upper[start + j, start + j + 1 : stop])
             errors[:, j] = error
         if stop < d:
             weights[:, stop:] -= tf.matmul(errors, upper[start:stop, stop:]).numpy()

@@ -587,7 +587,8 @@ _BOOTSTRAP = (
 def run_legacy_keras_child(module: str, args: Sequence[str], timeout: float | None = None) -> None:
     """Runs ``module`` as ``__main__`` in a child Python with ``TF_USE_LEGACY_KERAS=1`` set for the child only.
 
-    The parent's ``os.environ``, ``sys.modules`` and the meaning of ``keras`` and of TensorFlow's bundled Keras alias are left as they were. In
+    The parent's ``os.environ``, ``sys.modules`` and the meaning of ``keras`` and of TensorFlow's bundled Keras alias
+    are left as they were. In
     the child the ``__init__`` files of the packages above ``module`` are skipped (bare namespaces there), so the
     architectures and the Deep Compression stages are not imported next to tf_keras (tfmot 0.8.1 itself imports
     ``keras``, which stays Keras 3 and unused).

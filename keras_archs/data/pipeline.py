@@ -53,7 +53,7 @@ __all__ = [
 
 AUTOTUNE = tf.data.AUTOTUNE
 
-# Normalisation modes, as recorded in ModelSpec.preprocessing; semantics of keras_archs.imagenet.preprocess_input.
+# Normalisation modes, as recorded in ModelSpec.preprocessing; semantics of keras_archs.imagenet_utils.preprocess_input.
 MODES = ("caffe", "squeezenet_caffe", "tf", "torch")
 
 
@@ -265,21 +265,21 @@ def for_input_context(input_context: tf.distribute.InputContext, global_batch_si
 def _mode_constants(mode: str) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
     # The constants live beside preprocess_input (and SqueezeNet's Caffe mean beside SqueezeNet), so the in-graph
     # version below cannot drift from the eager one.
-    from keras_archs import imagenet
+    from keras_archs import imagenet_utils
 
     if mode == "caffe":
-        return imagenet._CAFFE_MEAN_BGR, None
+        return imagenet_utils._CAFFE_MEAN_BGR, None
     if mode == "squeezenet_caffe":
         from keras_archs.applications.squeezenet import CAFFE_BGR_MEAN
 
         return CAFFE_BGR_MEAN, None
-    return imagenet._TORCH_MEAN_RGB, imagenet._TORCH_STD_RGB
+    return imagenet_utils._TORCH_MEAN_RGB, imagenet_utils._TORCH_STD_RGB
 
 
 def preprocess(images: tf.Tensor, mode: str | None) -> tf.Tensor:
     """Normalises RGB images on the 0..255 scale for a model, with TensorFlow ops (usable inside ``tf.data``).
 
-    Same results as ``keras_archs.imagenet.preprocess_input(x, mode=...)`` with ``channels_last`` data, plus the
+    Same results as ``keras_archs.imagenet_utils.preprocess_input(x, mode=...)`` with ``channels_last`` data, plus the
     ``"squeezenet_caffe"`` mode (``"caffe"`` with Caffe SqueezeNet's mean (104, 117, 123)).
 
     Args:

@@ -286,9 +286,9 @@ def _model_io(model: Any) -> tuple[tuple[int, ...], str, str]:
 
 def _label_set(name: str) -> list[str]:
     if name == "imagenet":
-        from keras_archs import imagenet
+        from keras_archs import imagenet_utils
 
-        return [label for _, label in imagenet.class_names()]
+        return [label for _, label in imagenet_utils.class_names()]
     if name == "fashion_mnist":
         return list(importlib.import_module("keras_archs.data.fashion_mnist").CLASS_NAMES)
     return list(importlib.import_module("keras_archs.data.cifar").CIFAR10_CLASS_NAMES)
@@ -298,7 +298,7 @@ def resolve_labels(labels: Any, num_classes: int | None) -> tuple[list[str] | No
     """The class names to ship, in output order, and where they came from.
 
     Args:
-        labels: None (1000 outputs: the ImageNet names of ``keras_archs.imagenet``; other class vectors: the class
+        labels: None (1000 outputs: the ImageNet names of ``keras_archs.imagenet_utils``; other class vectors: the class
             indices "0", "1", ...), a label set name (one of :data:`LABEL_SETS`), the path of a text file with one
             name per line, or a sequence of names.
         num_classes: Length of the model's class vector; None when the output is not a class vector.
@@ -416,7 +416,8 @@ def describe_preprocessing(preprocessing: str | None, model: Any = None) -> dict
     high = max((255.0 - m) / s for m, s in zip(mean, std))
     return {
         "mode": preprocessing,
-        "description": "RGB pixels 0..255" + (", channels reversed to BGR" if order == "BGR" else "")
+        "description": "RGB pixels 0..255"
+        + (", channels reversed to BGR" if order == "BGR" else "")
         + f", then (x - mean) / std per channel (mean and std in {order} order)",
         "channel_order": order,
         "mean": mean,
@@ -662,8 +663,15 @@ def _tensor_card(info: TensorInfo) -> dict[str, Any]:
 
 
 def _card(
-    model: Any, target: pathlib.Path, content: bytes, digest: str, settings: Mapping[str, Any], tensors: tuple,
-    labels: tuple, preprocessing: Mapping[str, Any], source: str | None,
+    model: Any,
+    target: pathlib.Path,
+    content: bytes,
+    digest: str,
+    settings: Mapping[str, Any],
+    tensors: tuple,
+    labels: tuple,
+    preprocessing: Mapping[str, Any],
+    source: str | None,
 ) -> dict[str, Any]:
     import keras
     import tensorflow as tf
@@ -680,8 +688,12 @@ def _card(
         "source": {"model": model.name, "from": source, "params": int(model.count_params())},
         "input": input_card,
         "output": _tensor_card(output_info),
-        "labels": None if names is None else {
-            "file": labels_path_for(target).name, "count": len(names), "source": labels_source,
+        "labels": None
+        if names is None
+        else {
+            "file": labels_path_for(target).name,
+            "count": len(names),
+            "source": labels_source,
             "order": "line i (0-based) names output unit i",
         },
         "float_ops": None if float_ops is None else list(float_ops),
@@ -787,9 +799,17 @@ def to_tflite(
     files[target] = content  # last: a .tflite on disk means its sidecars are there too
     _write_atomically(files)
     return TFLiteExport(
-        path=target, bytes=len(content), sha256=digest, mode=mode, io_dtype=io_dtype, input=tensors[0],
-        output=tensors[1], labels_path=labels_path_for(target) if names[0] is not None else None,
-        card_path=card_path_for(target), float_ops=tensors[2], calibration_examples=calibration.count,
+        path=target,
+        bytes=len(content),
+        sha256=digest,
+        mode=mode,
+        io_dtype=io_dtype,
+        input=tensors[0],
+        output=tensors[1],
+        labels_path=labels_path_for(target) if names[0] is not None else None,
+        card_path=card_path_for(target),
+        float_ops=tensors[2],
+        calibration_examples=calibration.count,
         seconds=time.perf_counter() - started,
     )
 
@@ -918,8 +938,11 @@ def verify_tflite(
             f"Received: data of type {type(data).__name__} with labels."
         )
     runner = _TFLiteRunner(path, num_threads)
-    batches = _iter_batches("data", data, example_shape) if labels is None else iter([(
-        _batched("data", np.asarray(data), example_shape), np.asarray(labels))])
+    batches = (
+        _iter_batches("data", data, example_shape)
+        if labels is None
+        else iter([(_batched("data", np.asarray(data), example_shape), np.asarray(labels))])
+    )
     totals = {"n": 0, "max": 0.0, "sum": 0.0, "values": 0, "agree": 0, "tfl": 0, "keras": 0, "labelled": 0}
     for x, y in batches:
         if max_examples is not None:
@@ -927,8 +950,9 @@ def verify_tflite(
         if not len(x):
             break
         x = x.astype(dtype)
-        reference = np.concatenate([
-            np.asarray(_call(model, x[i : i + keras_batch_size])) for i in range(0, len(x), keras_batch_size)])
+        reference = np.concatenate(
+            [np.asarray(_call(model, x[i : i + keras_batch_size])) for i in range(0, len(x), keras_batch_size)]
+        )
         result = runner(x).reshape(reference.shape)
         difference = np.abs(result.astype(np.float64) - reference)
         totals["max"] = max(totals["max"], float(difference.max()))
@@ -949,9 +973,14 @@ def verify_tflite(
         raise ValueError("`data` gave no examples to verify on.")
     labelled = totals["labelled"] == n
     return TFLiteVerification(
-        path=path, examples=n, max_abs_diff=totals["max"], mean_abs_diff=totals["sum"] / max(totals["values"], 1),
-        top1_agreement=totals["agree"] / n, tflite_accuracy=totals["tfl"] / n if labelled else None,
-        keras_accuracy=totals["keras"] / n if labelled else None, interpreter=runner.name,
+        path=path,
+        examples=n,
+        max_abs_diff=totals["max"],
+        mean_abs_diff=totals["sum"] / max(totals["values"], 1),
+        top1_agreement=totals["agree"] / n,
+        tflite_accuracy=totals["tfl"] / n if labelled else None,
+        keras_accuracy=totals["keras"] / n if labelled else None,
+        interpreter=runner.name,
         seconds=time.perf_counter() - started,
     )
 
@@ -1053,8 +1082,14 @@ def _tfrecord_images(directory: pathlib.Path, split: str, example_shape: tuple[i
     from keras_archs import data as data_lib
     from keras_archs.data import pipeline
 
-    dataset = data_lib.imagenet(split, batch_size=min(limit, 64), data_dir=directory, image_size=example_shape[0],
-                                shuffle=split == "train", seed=0)
+    dataset = data_lib.imagenet(
+        split,
+        batch_size=min(limit, 64),
+        data_dir=directory,
+        image_size=example_shape[0],
+        shuffle=split == "train",
+        seed=0,
+    )
     images, labels = [], []
     for x, y in dataset.take(math.ceil(limit / min(limit, 64))):
         images.append(x.numpy() if mode in (None, "raw") else np.asarray(pipeline.preprocess(x, mode)))
@@ -1085,8 +1120,9 @@ def _cli_data(args: argparse.Namespace, source: _Source, mode: str | None, purpo
         if any(p.suffix.lower() in _IMAGE_SUFFIXES for p in directory.iterdir()):
             images = _load_image_files(directory, example_shape, mode, limit)
             return images, None, f"{len(images)} images of {directory}"
-        images, labels = _tfrecord_images(directory, "train" if purpose == "calibrate" else "validation",
-                                          example_shape, mode, limit)
+        images, labels = _tfrecord_images(
+            directory, "train" if purpose == "calibrate" else "validation", example_shape, mode, limit
+        )
         return images, (None if purpose == "calibrate" else labels), f"ImageNet TFRecords in {directory}"
     if purpose == "calibrate":
         return None, None, "none"
@@ -1109,12 +1145,21 @@ def run_export(args: argparse.Namespace) -> int:
     if args.mode == "int8":
         representative, _, calibration = _cli_data(args, source, preprocessing, "calibrate", args.calibration_steps)
     result = to_tflite(
-        source.model, args.out, mode=args.mode, representative_data=representative, io_dtype=args.io_dtype,
-        calibration_steps=args.calibration_steps, batch_size=args.batch_size, labels=labels,
-        preprocessing=preprocessing, source=source.description,
+        source.model,
+        args.out,
+        mode=args.mode,
+        representative_data=representative,
+        io_dtype=args.io_dtype,
+        calibration_steps=args.calibration_steps,
+        batch_size=args.batch_size,
+        labels=labels,
+        preprocessing=preprocessing,
+        source=source.description,
     )
-    print(f"wrote {result.path} ({result.bytes:,} bytes, mode {result.mode}, I/O {result.io_dtype}, "
-          f"input {result.input.shape}, {result.seconds:.1f} s)")
+    print(
+        f"wrote {result.path} ({result.bytes:,} bytes, mode {result.mode}, I/O {result.io_dtype}, "
+        f"input {result.input.shape}, {result.seconds:.1f} s)"
+    )
     if result.input.scale is not None:
         print(f"input quantisation: scale {result.input.scale:.6g}, zero point {result.input.zero_point}")
     if args.mode == "int8":
@@ -1127,8 +1172,10 @@ def run_export(args: argparse.Namespace) -> int:
         accuracy = ""
         if check.tflite_accuracy is not None:
             accuracy = f", accuracy tflite {check.tflite_accuracy:.4f} vs keras {check.keras_accuracy:.4f}"
-        print(f"verified on {description} ({check.interpreter}): top-1 agreement {check.top1_agreement:.4f}, "
-              f"max |diff| {check.max_abs_diff:.3g}, mean |diff| {check.mean_abs_diff:.3g}{accuracy}")
+        print(
+            f"verified on {description} ({check.interpreter}): top-1 agreement {check.top1_agreement:.4f}, "
+            f"max |diff| {check.max_abs_diff:.3g}, mean |diff| {check.mean_abs_diff:.3g}{accuracy}"
+        )
     return 0
 
 
@@ -1154,27 +1201,46 @@ def add_cli_parser(subparsers: Any) -> argparse.ArgumentParser:
         ('dynamic', 'run_export')
     """
     parser = subparsers.add_parser(
-        "export", help="convert a model to TensorFlow Lite (.tflite + labels + card)",
+        "export",
+        help="convert a model to TensorFlow Lite (.tflite + labels + card)",
         description="Convert to .tflite with builtin ops only; <stem>.labels.txt and <stem>.json go beside it.",
     )
     parser.add_argument("model", help="registry name (keras-archs list), or a .keras / .kadc file")
     parser.add_argument("--out", required=True, help="output .tflite path")
     parser.add_argument("--mode", choices=MODES, default="float32")
-    parser.add_argument("--weights", default=None, metavar="TAG|PATH",
-                        help="registry models: weights tag (imagenet, fashion_mnist), weights file, or 'none' "
-                             "(random); default: the constructor's default")
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="TAG|PATH",
+        help="registry models: weights tag (imagenet, fashion_mnist), weights file, or 'none' "
+        "(random); default: the constructor's default",
+    )
     parser.add_argument("--input-size", type=_positive_int, default=None, help="registry models: square input size")
-    parser.add_argument("--representative", default=None, metavar="fashion_mnist|DIR",
-                        help="int8 calibration data: 'fashion_mnist' (train split), a directory of images, or of "
-                             "ImageNet TFRecord shards")
+    parser.add_argument(
+        "--representative",
+        default=None,
+        metavar="fashion_mnist|DIR",
+        help="int8 calibration data: 'fashion_mnist' (train split), a directory of images, or of "
+        "ImageNet TFRecord shards",
+    )
     parser.add_argument("--calibration-steps", type=_positive_int, default=DEFAULT_CALIBRATION_STEPS)
     parser.add_argument("--io-dtype", choices=IO_DTYPES, default=None, help="int8 mode: input/output dtype")
     parser.add_argument("--batch-size", type=_positive_int, default=1)
-    parser.add_argument("--labels", default=None,
-                        help=f"file with one class name per line, or one of {', '.join(LABEL_SETS)}")
-    parser.add_argument("--preprocessing", choices=PREPROCESSING_MODES, default=None,
-                        help="input normalisation for the card and image data (default: the registry's)")
-    parser.add_argument("--verify", type=_positive_int, default=None, metavar="N",
-                        help="compare with Keras on N examples (Fashion-MNIST test, the image directory, or random)")
+    parser.add_argument(
+        "--labels", default=None, help=f"file with one class name per line, or one of {', '.join(LABEL_SETS)}"
+    )
+    parser.add_argument(
+        "--preprocessing",
+        choices=PREPROCESSING_MODES,
+        default=None,
+        help="input normalisation for the card and image data (default: the registry's)",
+    )
+    parser.add_argument(
+        "--verify",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="compare with Keras on N examples (Fashion-MNIST test, the image directory, or random)",
+    )
     parser.set_defaults(run=run_export)
     return parser

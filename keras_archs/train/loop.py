@@ -29,7 +29,15 @@ import keras
 from keras_archs import registry
 from keras_archs.train import recipes as recipes_lib
 
-__all__ = ["TrainResult", "train", "apply_weight_decay", "raw_pixel_model", "make_strategy", "export_trained_model", "DATASETS"]
+__all__ = [
+    "TrainResult",
+    "train",
+    "apply_weight_decay",
+    "raw_pixel_model",
+    "make_strategy",
+    "export_trained_model",
+    "DATASETS",
+]
 
 DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet")
 STRATEGIES = ("mirrored", "multiworker", "tpu")
@@ -120,8 +128,15 @@ def _build_model(spec: registry.ModelSpec, data: str, model_kwargs: Mapping[str,
     return spec.build(weights=None, classes=classes, input_shape=(size, size, 3), **model_kwargs)
 
 
-def _datasets(data: str, spec: registry.ModelSpec, batch_size: int, augment: bool, seed: int, data_dir: Any,
-              train_limit: int | None):
+def _datasets(
+    data: str,
+    spec: registry.ModelSpec,
+    batch_size: int,
+    augment: bool,
+    seed: int,
+    data_dir: Any,
+    train_limit: int | None,
+):
     from keras_archs import data as data_lib
 
     loader = getattr(data_lib, data)
@@ -226,8 +241,9 @@ def train(
     with _precision_policy(mixed_precision), scope:
         net = _build_model(spec, data, kwargs)
         apply_weight_decay(net, chosen.weight_decay, chosen.decay_depthwise)
-        optimizer = recipes_lib.make_optimizer(chosen, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                                               batch_size=batch_size)
+        optimizer = recipes_lib.make_optimizer(
+            chosen, epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size
+        )
         net.compile(
             optimizer=optimizer,
             loss=keras.losses.CategoricalCrossentropy(label_smoothing=chosen.label_smoothing),
@@ -245,7 +261,10 @@ def train(
         callbacks.append(keras.callbacks.ReduceLROnPlateau(monitor="loss", factor=chosen.decay_factor, patience=5))
     started = time.perf_counter()
     history = net.fit(
-        train_ds.map(one_hot), validation_data=eval_ds.map(one_hot), epochs=epochs, callbacks=callbacks,
+        train_ds.map(one_hot),
+        validation_data=eval_ds.map(one_hot),
+        epochs=epochs,
+        callbacks=callbacks,
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
@@ -324,8 +343,25 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
         "sha256": hashlib.sha256(data).hexdigest(),
         "params": int(inference.count_params()),
         "input": {"shape": list(inference.input_shape[1:]), "dtype": "float32", "range": "raw pixels 0..255"},
-        **{key: result[key] for key in ("model", "data", "recipe", "model_kwargs", "epochs", "batch_size", "seed",
-                                        "test_accuracy", "test_loss", "train_seconds", "command")},
-        "curve": {key: result["history"][key] for key in ("accuracy", "val_accuracy", "learning_rate")
-                  if key in result["history"]},
+        **{
+            key: result[key]
+            for key in (
+                "model",
+                "data",
+                "recipe",
+                "model_kwargs",
+                "epochs",
+                "batch_size",
+                "seed",
+                "test_accuracy",
+                "test_loss",
+                "train_seconds",
+                "command",
+            )
+        },
+        "curve": {
+            key: result["history"][key]
+            for key in ("accuracy", "val_accuracy", "learning_rate")
+            if key in result["history"]
+        },
     }

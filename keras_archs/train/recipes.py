@@ -75,7 +75,9 @@ class Recipe:
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}")
+            raise ValueError(
+                f"Recipe {self.name!r}: optimizer must be one of {OPTIMIZERS}. Received: {self.optimizer!r}"
+            )
         if self.schedule not in SCHEDULES:
             raise ValueError(f"Recipe {self.name!r}: schedule must be one of {SCHEDULES}. Received: {self.schedule!r}")
         if any(not 0 < m < 1 for m in self.milestones):
@@ -89,22 +91,43 @@ RECIPES: dict[str, Recipe] = {
             name="imagenet_resnet",
             citation="He et al. 2016a, Sec. 3.4: SGD, batch 256, lr 0.1 divided by 10 when the error plateaus, "
             "weight decay 1e-4, momentum 0.9, up to 60e4 iterations (~120 epochs)",
-            optimizer="sgd", learning_rate=0.1, batch_size=256, epochs=120, momentum=0.9, weight_decay=1e-4,
-            schedule="plateau", decay_factor=0.1,
+            optimizer="sgd",
+            learning_rate=0.1,
+            batch_size=256,
+            epochs=120,
+            momentum=0.9,
+            weight_decay=1e-4,
+            schedule="plateau",
+            decay_factor=0.1,
         ),
         Recipe(
             name="cifar_resnet",
             citation="He et al. 2016a, Sec. 4.2: SGD, batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, stop "
             "at 64k (~182 epochs of 45k images), weight decay 1e-4, momentum 0.9, no dropout",
-            optimizer="sgd", learning_rate=0.1, batch_size=128, epochs=182, momentum=0.9, weight_decay=1e-4,
-            schedule="step", milestones=(32 / 64, 48 / 64), decay_factor=0.1,
+            optimizer="sgd",
+            learning_rate=0.1,
+            batch_size=128,
+            epochs=182,
+            momentum=0.9,
+            weight_decay=1e-4,
+            schedule="step",
+            milestones=(32 / 64, 48 / 64),
+            decay_factor=0.1,
         ),
         Recipe(
             name="wide_resnet",
             citation="Zagoruyko & Komodakis 2016, Sec. 3: SGD with Nesterov momentum 0.9, batch 128, lr 0.1 times 0.2 "
             "at epochs 60, 120, 160 of 200, weight decay 5e-4, dropout 0.3 between the convs",
-            optimizer="sgd", learning_rate=0.1, batch_size=128, epochs=200, momentum=0.9, nesterov=True,
-            weight_decay=5e-4, schedule="step", milestones=(60 / 200, 120 / 200, 160 / 200), decay_factor=0.2,
+            optimizer="sgd",
+            learning_rate=0.1,
+            batch_size=128,
+            epochs=200,
+            momentum=0.9,
+            nesterov=True,
+            weight_decay=5e-4,
+            schedule="step",
+            milestones=(60 / 200, 120 / 200, 160 / 200),
+            decay_factor=0.2,
             model_kwargs={"dropout_rate": 0.3},
         ),
         Recipe(
@@ -112,24 +135,47 @@ RECIPES: dict[str, Recipe] = {
             citation="Szegedy et al. 2016 (Rethinking the Inception Architecture), Sec. 8: RMSProp decay 0.9, epsilon "
             "1.0, lr 0.045 decayed by 0.94 every 2 epochs, label smoothing 0.1 (Sec. 7); auxiliary loss weight 0.4 "
             "(TF-slim train_image_classifier); batch 32 per replica x 50 replicas; ~100 epochs",
-            optimizer="rmsprop", learning_rate=0.045, batch_size=32 * 50, epochs=100, rho=0.9, epsilon=1.0,
-            weight_decay=4e-5, schedule="exponential", decay_factor=0.94, decay_every_epochs=2.0,
-            label_smoothing=0.1, aux_loss_weight=0.4,
+            optimizer="rmsprop",
+            learning_rate=0.045,
+            batch_size=32 * 50,
+            epochs=100,
+            rho=0.9,
+            epsilon=1.0,
+            weight_decay=4e-5,
+            schedule="exponential",
+            decay_factor=0.94,
+            decay_every_epochs=2.0,
+            label_smoothing=0.1,
+            aux_loss_weight=0.4,
         ),
         Recipe(
             name="squeezenet",
             citation="forresti/SqueezeNet SqueezeNet_v1.0/solver.prototxt: SGD momentum 0.9, base_lr 0.04, "
             "lr_policy poly with power 1.0 over 170k iterations of batch 512 (~68 epochs), weight_decay 2e-4",
-            optimizer="sgd", learning_rate=0.04, batch_size=512, epochs=68, momentum=0.9, weight_decay=2e-4,
-            schedule="poly", power=1.0,
+            optimizer="sgd",
+            learning_rate=0.04,
+            batch_size=512,
+            epochs=68,
+            momentum=0.9,
+            weight_decay=2e-4,
+            schedule="poly",
+            power=1.0,
         ),
         Recipe(
             name="mobilenet",
             citation="Howard et al. 2017, Sec. 4: RMSProp as for Inception V3 (decay 0.9, epsilon 1.0, lr 0.045 x 0.94 "
             "every 2 epochs), little regularisation and no weight decay on the depthwise filters; 4e-5 on the others "
             "(TF-slim mobilenet_v1 arg scope)",
-            optimizer="rmsprop", learning_rate=0.045, batch_size=32 * 50, epochs=100, rho=0.9, epsilon=1.0,
-            weight_decay=4e-5, decay_depthwise=False, schedule="exponential", decay_factor=0.94,
+            optimizer="rmsprop",
+            learning_rate=0.045,
+            batch_size=32 * 50,
+            epochs=100,
+            rho=0.9,
+            epsilon=1.0,
+            weight_decay=4e-5,
+            decay_depthwise=False,
+            schedule="exponential",
+            decay_factor=0.94,
             decay_every_epochs=2.0,
         ),
         Recipe(
@@ -139,8 +185,14 @@ RECIPES: dict[str, Recipe] = {
             "SqueezeNet 1.1 with Adam (Kingma & Ba 2015 defaults), 1 epoch of linear warm-up then cosine decay "
             "(Loshchilov & Hutter 2017), batch 128, label smoothing 0.1 (Szegedy et al. 2016 Sec. 7), "
             "weight decay 5e-5, flip + 10% translation augmentation",
-            optimizer="adam", learning_rate=2e-3, batch_size=128, epochs=30, weight_decay=5e-5,
-            schedule="cosine", warmup_fraction=1 / 30, label_smoothing=0.1,
+            optimizer="adam",
+            learning_rate=2e-3,
+            batch_size=128,
+            epochs=30,
+            weight_decay=5e-5,
+            schedule="cosine",
+            warmup_fraction=1 / 30,
+            label_smoothing=0.1,
             model_kwargs={"version": "1.1", "batch_norm": True, "small_input": True},
         ),
     )
@@ -207,7 +259,9 @@ class RecipeSchedule(keras.optimizers.schedules.LearningRateSchedule):
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}. Received: schedule={schedule!r}")
         if total_steps < 1 or steps_per_epoch < 1:
-            raise ValueError(f"total_steps and steps_per_epoch must be >= 1. Received: {total_steps}, {steps_per_epoch}")
+            raise ValueError(
+                f"total_steps and steps_per_epoch must be >= 1. Received: {total_steps}, {steps_per_epoch}"
+            )
         self.base_rate = float(base_rate)
         self.total_steps = int(total_steps)
         self.steps_per_epoch = int(steps_per_epoch)
@@ -273,7 +327,9 @@ def schedule_for(recipe: Recipe, *, epochs: int, steps_per_epoch: int, batch_siz
         decay_factor=recipe.decay_factor,
         power=recipe.power,
         # "Every N epochs" decays stretch with the run like everything else.
-        decay_every_epochs=None if recipe.decay_every_epochs is None else recipe.decay_every_epochs * epochs / recipe.epochs,
+        decay_every_epochs=None
+        if recipe.decay_every_epochs is None
+        else recipe.decay_every_epochs * epochs / recipe.epochs,
         warmup_fraction=recipe.warmup_fraction,
     )
 

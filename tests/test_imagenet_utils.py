@@ -10,7 +10,7 @@ import pytest
 from keras import ops
 from keras.applications import imagenet_utils as keras_imagenet
 
-from keras_archs import imagenet
+from keras_archs import imagenet_utils
 
 MODES = ("caffe", "tf", "torch")
 FORMATS = ("channels_last", "channels_first")
@@ -30,11 +30,7 @@ KERAS_CLASS_INDEX_MD5 = "c2c37ea517e94d9795004a39431a14cb"
 
 
 def _json_path():
-    return (
-        importlib.resources.files("keras_archs")
-        / "resources"
-        / "imagenet_class_index.json"
-    )
+    return importlib.resources.files("keras_archs") / "resources" / "imagenet_class_index.json"
 
 
 def _images(rank, data_format, dtype="float32", seed=0):
@@ -67,12 +63,8 @@ def _errors_of(fn, *args, **kwargs):
 def test_preprocess_numpy_matches_keras(mode, data_format, rank, dtype):
     x = _images(rank, data_format, dtype)
     ours_in, keras_in = x.copy(), x.copy()
-    ours = imagenet.preprocess_input(
-        ours_in, data_format=data_format, mode=mode
-    )
-    expected = keras_imagenet.preprocess_input(
-        keras_in, data_format=data_format, mode=mode
-    )
+    ours = imagenet_utils.preprocess_input(ours_in, data_format=data_format, mode=mode)
+    expected = keras_imagenet.preprocess_input(keras_in, data_format=data_format, mode=mode)
     assert isinstance(ours, np.ndarray)
     assert ours.dtype == expected.dtype == np.dtype(dtype)
     assert ours.shape == x.shape
@@ -87,7 +79,7 @@ def test_preprocess_numpy_matches_keras(mode, data_format, rank, dtype):
 def test_preprocess_numpy_integer_input(mode, dtype):
     x = _images(4, "channels_last", dtype)
     original = x.copy()
-    ours = imagenet.preprocess_input(x, mode=mode)
+    ours = imagenet_utils.preprocess_input(x, mode=mode)
     expected = keras_imagenet.preprocess_input(x.copy(), mode=mode)
     assert ours.dtype == expected.dtype == np.dtype(keras.config.floatx())
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-6)
@@ -97,7 +89,7 @@ def test_preprocess_numpy_integer_input(mode, dtype):
 @pytest.mark.parametrize("mode", MODES)
 def test_preprocess_numpy_float16_matches_keras(mode):
     x = _images(4, "channels_last", "float16")
-    ours = imagenet.preprocess_input(x.copy(), mode=mode)
+    ours = imagenet_utils.preprocess_input(x.copy(), mode=mode)
     expected = keras_imagenet.preprocess_input(x.copy(), mode=mode)
     assert ours.dtype == expected.dtype == np.float16
     np.testing.assert_array_equal(ours, expected)
@@ -106,7 +98,7 @@ def test_preprocess_numpy_float16_matches_keras(mode):
 def test_preprocess_numpy_read_only_input_is_not_modified():
     x = _images(4, "channels_last")
     x.flags.writeable = False
-    out = imagenet.preprocess_input(x, mode="torch")
+    out = imagenet_utils.preprocess_input(x, mode="torch")
     expected = keras_imagenet.preprocess_input(x.copy(), mode="torch")
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
 
@@ -116,12 +108,8 @@ def test_preprocess_numpy_read_only_input_is_not_modified():
 @pytest.mark.parametrize("rank", RANKS)
 def test_preprocess_tensor_matches_keras(mode, data_format, rank):
     x = _images(rank, data_format)
-    ours = imagenet.preprocess_input(
-        ops.convert_to_tensor(x), data_format=data_format, mode=mode
-    )
-    expected = keras_imagenet.preprocess_input(
-        ops.convert_to_tensor(x), data_format=data_format, mode=mode
-    )
+    ours = imagenet_utils.preprocess_input(ops.convert_to_tensor(x), data_format=data_format, mode=mode)
+    expected = keras_imagenet.preprocess_input(ops.convert_to_tensor(x), data_format=data_format, mode=mode)
     assert not isinstance(ours, np.ndarray)
     assert keras.backend.standardize_dtype(ours.dtype) == "float32"
     assert tuple(ours.shape) == x.shape
@@ -134,9 +122,7 @@ def test_preprocess_tensor_matches_keras(mode, data_format, rank):
     # Numpy and tensor paths agree with each other too.
     np.testing.assert_allclose(
         ops.convert_to_numpy(ours),
-        imagenet.preprocess_input(
-            x.copy(), data_format=data_format, mode=mode
-        ),
+        imagenet_utils.preprocess_input(x.copy(), data_format=data_format, mode=mode),
         rtol=0,
         atol=1e-6,
     )
@@ -148,10 +134,8 @@ def test_preprocess_integer_tensor_is_cast_to_floatx(mode):
     # dtype errors in tf/torch modes); we cast to floatx first, which gives
     # Keras' result for the same values given as floats.
     x = np.round(_images(4, "channels_last")).astype("int32")
-    ours = imagenet.preprocess_input(ops.convert_to_tensor(x), mode=mode)
-    expected = keras_imagenet.preprocess_input(
-        ops.convert_to_tensor(x.astype("float32")), mode=mode
-    )
+    ours = imagenet_utils.preprocess_input(ops.convert_to_tensor(x), mode=mode)
+    expected = keras_imagenet.preprocess_input(ops.convert_to_tensor(x.astype("float32")), mode=mode)
     assert keras.backend.standardize_dtype(ours.dtype) == keras.config.floatx()
     np.testing.assert_allclose(
         ops.convert_to_numpy(ours),
@@ -164,7 +148,7 @@ def test_preprocess_integer_tensor_is_cast_to_floatx(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_preprocess_symbolic_input(mode):
     inputs = keras.Input((5, 4, 3))
-    outputs = imagenet.preprocess_input(inputs, mode=mode)
+    outputs = imagenet_utils.preprocess_input(inputs, mode=mode)
     assert tuple(outputs.shape) == (None, 5, 4, 3)
     model = keras.Model(inputs, outputs)
     x = _images(4, "channels_last")
@@ -181,7 +165,7 @@ def test_preprocess_default_data_format_is_global_setting():
     previous = keras.config.image_data_format()
     keras.config.set_image_data_format("channels_first")
     try:
-        ours = imagenet.preprocess_input(x.copy())
+        ours = imagenet_utils.preprocess_input(x.copy())
         expected = keras_imagenet.preprocess_input(x.copy())
     finally:
         keras.config.set_image_data_format(previous)
@@ -190,10 +174,8 @@ def test_preprocess_default_data_format_is_global_setting():
 
 def test_preprocess_list_input():
     x = _images(3, "channels_last")
-    out = imagenet.preprocess_input(x.tolist(), mode="torch")
-    expected = keras_imagenet.preprocess_input(
-        x.astype("float64"), mode="torch"
-    )
+    out = imagenet_utils.preprocess_input(x.tolist(), mode="torch")
+    expected = keras_imagenet.preprocess_input(x.astype("float64"), mode="torch")
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-6)
 
 
@@ -204,65 +186,50 @@ def test_preprocess_custom_caffe_mean(data_format, as_tensor):
     x = _images(4, data_format)
     inputs = ops.convert_to_tensor(x) if as_tensor else x.copy()
     out = ops.convert_to_numpy(
-        imagenet.preprocess_input(
-            inputs, data_format=data_format, mode="caffe", mean=mean_bgr
-        )
+        imagenet_utils.preprocess_input(inputs, data_format=data_format, mode="caffe", mean=mean_bgr)
     )
     axis = -1 if data_format == "channels_last" else 1
     shape = [1, 1, 1, 1]
     shape[axis] = 3
-    expected = np.flip(x, axis=axis) - np.array(mean_bgr, "float32").reshape(
-        shape
-    )
+    expected = np.flip(x, axis=axis) - np.array(mean_bgr, "float32").reshape(shape)
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
 
 
 def test_preprocess_invalid_mean():
     x = _images(4, "channels_last")
     with pytest.raises(ValueError, match="only supported with mode='caffe'"):
-        imagenet.preprocess_input(x, mode="torch", mean=(1, 2, 3))
+        imagenet_utils.preprocess_input(x, mode="torch", mean=(1, 2, 3))
     with pytest.raises(ValueError, match="Received: mean="):
-        imagenet.preprocess_input(x, mode="caffe", mean=(1, 2))
+        imagenet_utils.preprocess_input(x, mode="caffe", mean=(1, 2))
     with pytest.raises(ValueError, match="Received: mean="):
-        imagenet.preprocess_input(x, mode="caffe", mean="abc")
+        imagenet_utils.preprocess_input(x, mode="caffe", mean="abc")
 
 
 @pytest.mark.parametrize("bad_mode", ["pytorch", "", None, "CAFFE"])
 def test_preprocess_invalid_mode_message_matches_keras(bad_mode):
     x = _images(4, "channels_last")
-    ours = _errors_of(imagenet.preprocess_input, x.copy(), mode=bad_mode)
-    theirs = _errors_of(
-        keras_imagenet.preprocess_input, x.copy(), mode=bad_mode
-    )
+    ours = _errors_of(imagenet_utils.preprocess_input, x.copy(), mode=bad_mode)
+    theirs = _errors_of(keras_imagenet.preprocess_input, x.copy(), mode=bad_mode)
     assert ours == theirs
-    assert ours.startswith(
-        "Expected mode to be one of `caffe`, `tf` or `torch`."
-    )
+    assert ours.startswith("Expected mode to be one of `caffe`, `tf` or `torch`.")
 
 
 @pytest.mark.parametrize("bad_format", ["channels_middle", "NHWC", ""])
 def test_preprocess_invalid_data_format_message_matches_keras(bad_format):
     x = _images(4, "channels_last")
-    ours = _errors_of(
-        imagenet.preprocess_input, x.copy(), data_format=bad_format
-    )
-    theirs = _errors_of(
-        keras_imagenet.preprocess_input, x.copy(), data_format=bad_format
-    )
+    ours = _errors_of(imagenet_utils.preprocess_input, x.copy(), data_format=bad_format)
+    theirs = _errors_of(keras_imagenet.preprocess_input, x.copy(), data_format=bad_format)
     assert ours == theirs
-    assert ours.startswith(
-        "Expected data_format to be one of `channels_first` or "
-        "`channels_last`."
-    )
+    assert ours.startswith("Expected data_format to be one of `channels_first` or `channels_last`.")
 
 
 @pytest.mark.parametrize("mode", ["caffe", "torch"])
 def test_preprocess_wrong_channel_count(mode):
     x = np.zeros((1, 4, 4, 4), "float32")
     with pytest.raises(ValueError, match="3 colour channels"):
-        imagenet.preprocess_input(x, mode=mode)
+        imagenet_utils.preprocess_input(x, mode=mode)
     with pytest.raises(ValueError, match="3 colour channels"):
-        imagenet.preprocess_input(ops.convert_to_tensor(x), mode=mode)
+        imagenet_utils.preprocess_input(ops.convert_to_tensor(x), mode=mode)
 
 
 # ---------------------------------------------------------------------------
@@ -287,18 +254,18 @@ def test_class_index_json_is_keras_file():
 
 
 def test_class_names_well_known_entries():
-    names = imagenet.class_names()
+    names = imagenet_utils.class_names()
     assert len(names) == 1000
     assert all(isinstance(pair, tuple) and len(pair) == 2 for pair in names)
     for index, pair in WELL_KNOWN.items():
         assert names[index] == pair
     # A fresh list each call: mutating it does not affect the cache.
     names.clear()
-    assert len(imagenet.class_names()) == 1000
+    assert len(imagenet_utils.class_names()) == 1000
 
 
 def test_class_index_source_constant():
-    src = imagenet.CLASS_INDEX_SOURCE
+    src = imagenet_utils.CLASS_INDEX_SOURCE
     assert "tensorflow-datasets 4.9.10" in src
     assert "keras-hub 0.32.0" in src
     assert "Apache-2.0" in src
@@ -317,7 +284,7 @@ def _one_hot(indices):
 
 def test_decode_one_hot_well_known():
     indices = list(WELL_KNOWN)
-    decoded = imagenet.decode_predictions(_one_hot(indices), top=1)
+    decoded = imagenet_utils.decode_predictions(_one_hot(indices), top=1)
     assert len(decoded) == len(indices)
     for index, result in zip(indices, decoded):
         assert len(result) == 1
@@ -330,12 +297,12 @@ def test_decode_sorted_scores_and_tensor_input():
     rng = np.random.default_rng(1)
     preds = rng.random((3, 1000)).astype("float32")
     for inputs in (preds, ops.convert_to_tensor(preds), preds.tolist()):
-        decoded = imagenet.decode_predictions(inputs, top=7)
+        decoded = imagenet_utils.decode_predictions(inputs, top=7)
         assert len(decoded) == 3
         for row, result in zip(preds, decoded):
             assert len(result) == 7
             order = np.argsort(-row)[:7]
-            names = imagenet.class_names()
+            names = imagenet_utils.class_names()
             assert [r[:2] for r in result] == [names[i] for i in order]
             scores = [float(r[2]) for r in result]
             assert scores == sorted(scores, reverse=True)
@@ -353,18 +320,16 @@ def test_decode_matches_keras(monkeypatch):
     preds = np.concatenate([rng.random((2, 1000)), _one_hot([3, 500])])
     preds = preds.astype("float32")
     for top in (1, 5, 1000):
-        ours = imagenet.decode_predictions(preds, top=top)
+        ours = imagenet_utils.decode_predictions(preds, top=top)
         theirs = keras_imagenet.decode_predictions(preds, top=top)
         assert ours == theirs
         assert type(ours[0][0][2]) is type(theirs[0][0][2])
 
 
-@pytest.mark.parametrize(
-    "shape", [(1000,), (2, 999), (2, 1001), (1, 1, 1000), (0,)]
-)
+@pytest.mark.parametrize("shape", [(1000,), (2, 999), (2, 1001), (1, 1, 1000), (0,)])
 def test_decode_bad_shape_message_matches_keras(shape):
     preds = np.zeros(shape, "float32")
-    ours = _errors_of(imagenet.decode_predictions, preds)
+    ours = _errors_of(imagenet_utils.decode_predictions, preds)
     theirs = _errors_of(keras_imagenet.decode_predictions, preds)
     assert ours == theirs
     assert ours.endswith(f"Received array with shape: {shape}")
@@ -372,16 +337,16 @@ def test_decode_bad_shape_message_matches_keras(shape):
 
 def test_decode_bad_shape_tensor():
     with pytest.raises(ValueError, match=r"shape: \(2, 10\)"):
-        imagenet.decode_predictions(ops.zeros((2, 10)))
+        imagenet_utils.decode_predictions(ops.zeros((2, 10)))
 
 
 @pytest.mark.parametrize("top", [0, -1, 1001, 2.0, "5", None, True])
 def test_decode_bad_top(top):
     with pytest.raises(ValueError, match=f"Received: top={top!r}"):
-        imagenet.decode_predictions(_one_hot([0]), top=top)
+        imagenet_utils.decode_predictions(_one_hot([0]), top=top)
 
 
 def test_decode_top_accepts_numpy_integer():
-    decoded = imagenet.decode_predictions(_one_hot([1]), top=np.int64(1000))
+    decoded = imagenet_utils.decode_predictions(_one_hot([1]), top=np.int64(1000))
     assert len(decoded[0]) == 1000
     assert decoded[0][0][:2] == ("n01443537", "goldfish")

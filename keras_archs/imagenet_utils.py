@@ -79,13 +79,8 @@ def _class_index():
         resource = resource / part
     raw = json.loads(resource.read_text(encoding="utf-8"))
     if len(raw) != NUM_CLASSES:
-        raise RuntimeError(
-            f"Corrupt ImageNet class index: expected {NUM_CLASSES} entries, "
-            f"found {len(raw)}."
-        )
-    return tuple(
-        (str(raw[str(i)][0]), str(raw[str(i)][1])) for i in range(NUM_CLASSES)
-    )
+        raise RuntimeError(f"Corrupt ImageNet class index: expected {NUM_CLASSES} entries, found {len(raw)}.")
+    return tuple((str(raw[str(i)][0]), str(raw[str(i)][1])) for i in range(NUM_CLASSES))
 
 
 def class_names():
@@ -156,10 +151,7 @@ def _check_mean(mean, mode):
     if mean is None:
         return None
     if mode != "caffe":
-        raise ValueError(
-            "A custom `mean` is only supported with mode='caffe'. "
-            f"Received: mode={mode}"
-        )
+        raise ValueError(f"A custom `mean` is only supported with mode='caffe'. Received: mode={mode}")
     try:
         values = tuple(mean)
     except TypeError:
@@ -167,15 +159,9 @@ def _check_mean(mean, mode):
     if (
         values is None
         or len(values) != 3
-        or not all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool)
-            for v in values
-        )
+        or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values)
     ):
-        raise ValueError(
-            "Expected `mean` to be a sequence of 3 numbers (BGR order). "
-            f"Received: mean={mean!r}"
-        )
+        raise ValueError(f"Expected `mean` to be a sequence of 3 numbers (BGR order). Received: mean={mean!r}")
     return tuple(float(v) for v in values)
 
 
@@ -220,9 +206,7 @@ def _preprocess_tensor(x, data_format, mode, mean):
     bshape = _broadcast_shape(len(x.shape), axis)
 
     def constant(values):
-        return ops.convert_to_tensor(
-            np.asarray(values, dtype="float64").reshape(bshape), dtype=dtype
-        )
+        return ops.convert_to_tensor(np.asarray(values, dtype="float64").reshape(bshape), dtype=dtype)
 
     if mode == "torch":
         x = ops.divide(x, 255.0)
@@ -288,10 +272,7 @@ def preprocess_input(x, data_format=None, mode="caffe", mean=None):
     [151.061, 138.221, 131.32]
     """
     if mode not in _MODES:
-        raise ValueError(
-            "Expected mode to be one of `caffe`, `tf` or `torch`. "
-            f"Received: mode={mode}"
-        )
+        raise ValueError(f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}")
     if data_format is None:
         data_format = keras.config.image_data_format()
     elif data_format not in _DATA_FORMATS:
@@ -316,15 +297,8 @@ def preprocess_input(x, data_format=None, mode="caffe", mean=None):
 
 
 def _check_top(top):
-    if (
-        isinstance(top, bool)
-        or not isinstance(top, numbers.Integral)
-        or not 1 <= top <= NUM_CLASSES
-    ):
-        raise ValueError(
-            "Expected `top` to be an integer between 1 and "
-            f"{NUM_CLASSES}. Received: top={top!r}"
-        )
+    if isinstance(top, bool) or not isinstance(top, numbers.Integral) or not 1 <= top <= NUM_CLASSES:
+        raise ValueError(f"Expected `top` to be an integer between 1 and {NUM_CLASSES}. Received: top={top!r}")
     return int(top)
 
 
