@@ -31,7 +31,11 @@ import numpy as np
 from keras import ops
 
 __all__ = [
+    "CAFFE_MEAN_BGR",
     "CLASS_INDEX_SOURCE",
+    "MODES",
+    "TORCH_MEAN_RGB",
+    "TORCH_STD_RGB",
     "NUM_CLASSES",
     "class_names",
     "decode_predictions",
@@ -57,12 +61,12 @@ _CLASS_INDEX_RESOURCE = ("resources", "imagenet_class_index.json")
 
 # Per-channel statistics of the ImageNet training set.
 # "caffe": BGR order, on the 0-255 scale.
-_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 # "torch": RGB order, on the 0-1 scale.
-_TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
-_TORCH_STD_RGB = (0.229, 0.224, 0.225)
+TORCH_MEAN_RGB = (0.485, 0.456, 0.406)
+TORCH_STD_RGB = (0.229, 0.224, 0.225)
 
-_MODES = ("caffe", "tf", "torch")
+MODES = ("caffe", "tf", "torch")
 _DATA_FORMATS = ("channels_first", "channels_last")
 
 
@@ -182,8 +186,8 @@ def _preprocess_numpy(x, data_format, mode, mean):
     bshape = _broadcast_shape(x.ndim, axis)
     if mode == "torch":
         x /= 255.0
-        x -= np.asarray(_TORCH_MEAN_RGB, dtype=x.dtype).reshape(bshape)
-        x /= np.asarray(_TORCH_STD_RGB, dtype=x.dtype).reshape(bshape)
+        x -= np.asarray(TORCH_MEAN_RGB, dtype=x.dtype).reshape(bshape)
+        x /= np.asarray(TORCH_STD_RGB, dtype=x.dtype).reshape(bshape)
         return x
 
     # caffe: RGB -> BGR as a view (so the caller's array is still updated in
@@ -210,8 +214,8 @@ def _preprocess_tensor(x, data_format, mode, mean):
 
     if mode == "torch":
         x = ops.divide(x, 255.0)
-        x = ops.subtract(x, constant(_TORCH_MEAN_RGB))
-        return ops.divide(x, constant(_TORCH_STD_RGB))
+        x = ops.subtract(x, constant(TORCH_MEAN_RGB))
+        return ops.divide(x, constant(TORCH_STD_RGB))
 
     x = ops.flip(x, axis=axis)
     return ops.subtract(x, constant(mean))
@@ -271,7 +275,7 @@ def preprocess_input(x, data_format=None, mode="caffe", mean=None):
     >>> [round(float(v), 3) for v in bgr]
     [151.061, 138.221, 131.32]
     """
-    if mode not in _MODES:
+    if mode not in MODES:
         raise ValueError(f"Expected mode to be one of `caffe`, `tf` or `torch`. Received: mode={mode}")
     if data_format is None:
         data_format = keras.config.image_data_format()
@@ -282,7 +286,7 @@ def preprocess_input(x, data_format=None, mode="caffe", mean=None):
         )
     mean = _check_mean(mean, mode)
     if mean is None:
-        mean = _CAFFE_MEAN_BGR
+        mean = CAFFE_MEAN_BGR
 
     if isinstance(x, (list, tuple)):
         x = np.asarray(x)

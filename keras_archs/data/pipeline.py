@@ -268,12 +268,12 @@ def _mode_constants(mode: str) -> tuple[tuple[float, ...], tuple[float, ...] | N
     from keras_archs import imagenet_utils
 
     if mode == "caffe":
-        return imagenet_utils._CAFFE_MEAN_BGR, None
+        return imagenet_utils.CAFFE_MEAN_BGR, None
     if mode == "squeezenet_caffe":
         from keras_archs.applications.squeezenet import CAFFE_BGR_MEAN
 
         return CAFFE_BGR_MEAN, None
-    return imagenet_utils._TORCH_MEAN_RGB, imagenet_utils._TORCH_STD_RGB
+    return imagenet_utils.TORCH_MEAN_RGB, imagenet_utils.TORCH_STD_RGB
 
 
 def preprocess(images: tf.Tensor, mode: str | None) -> tf.Tensor:
