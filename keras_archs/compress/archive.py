@@ -130,7 +130,7 @@ def _section(body: bytes) -> bytes:
     return framed + struct.pack("<I", zlib.crc32(framed))
 
 
-def _compress(raw: bytes) -> tuple[int, bytes]:
+def _smallest_encoding(raw: bytes) -> tuple[int, bytes]:
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     candidates = [
         (_CODEC_STORED, raw),
@@ -141,7 +141,7 @@ def _compress(raw: bytes) -> tuple[int, bytes]:
 
 
 def _codec_block(raw: bytes) -> bytes:
-    codec, stored = _compress(raw)
+    codec, stored = _smallest_encoding(raw)
     return bytes([codec]) + huffman.varint_encode(len(raw)) + stored
 
 
