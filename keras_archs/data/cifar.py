@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_archs import _files
 from keras_archs.data import augment as augment_lib
 from keras_archs.data import pipeline, sources
 
@@ -235,8 +236,7 @@ class _Container:
         if self._tar is None:
             return os.fspath(self.path / name)
         target = os.path.join(scratch, name)
-        with open(target, "wb") as stream:
-            stream.write(self.read(name))
+        _files.write_bytes(target, self.read(name))
         return target
 
     def close(self) -> None:
