@@ -2,27 +2,35 @@
 
 1. Decode the public Deep Compression SqueezeNet 1.0 (``--net``, 8-bit codes, 33 % dense).
 2. Collect each conv layer's input second moments on 96 synthetic 1/f images (keras_archs.compress.calibrate).
-3. Sensitivity: quantize one layer at a time at 4..8 bits (k-means with linear init + output-error compensation),
+3. Sensitivity: quantize one layer at a time at 4..8 bits (k-means with linear init + output-error compensation;
+   ``--uncompensated``: plain k-means codes),
    measure the code+codebook bytes and the KL divergence of the model's 1000-way output on the synthetic images.
 4. Allocate: per budget B, the fewest bytes with sum of per-layer KLs <= B (Lagrangian bisection).
-5. Optionally (``--photos DIR`` or ``--skimage``) report the top-1 agreement with the 8-bit original on real-photo
-   crops it is confident about (> 0.3) — the photos never influence the allocation.
+5. Optionally (``--skimage``) report the top-1 agreement with the 8-bit original on the M4 multi-crops of
+   scikit-image photos (benchmarks/_photos.py) it is confident about (> 0.3) — the photos never influence the
+   allocation.
 
 Usage::
 
     python benchmarks/squeezenet_bit_allocation.py --net ../shared/fixtures/squeezenet/compressed_SqueezeNet.net \
         --budgets 0.015 0.025 0.04 --skimage
+
+``--tiny`` runs every step on a random-weight SqueezeNet 1.1 at 64x64 with 8 synthetic images and bits 5 and 8, in
+seconds (the figures mean nothing; it checks the script).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
+import _photos  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -47,53 +55,56 @@ def allocate(table, budget):
     return {n: v[1] for n, v in chosen.items()}, sum(v[2] for v in chosen.values()), sum(v[3] for v in chosen.values())
 
 
-def photo_crops(size=227):
-    """Multi-crop set (centre + 4 corners at 100/87.5/75 % of the short side, with flips) of scikit-image photos."""
-    import skimage.data
-    from keras import ops
-
-    crops = []
-    for name in ("chelsea", "coffee", "rocket", "astronaut"):
-        image = np.asarray(getattr(skimage.data, name)(), np.float32)[..., :3]
-        h, w = image.shape[:2]
-        for fraction in (1.0, 0.875, 0.75):
-            s = int(min(h, w) * fraction)
-            for top, left in [((h - s) // 2, (w - s) // 2), (0, 0), (0, w - s), (h - s, 0), (h - s, w - s)]:
-                crop = image[top : top + s, left : left + s]
-                for flip in (False, True):
-                    c = crop[:, ::-1] if flip else crop
-                    crops.append(np.asarray(ops.image.resize(c[None], (size, size), antialias=True))[0])
-    return np.stack(crops)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--net", required=True)
+    parser.add_argument("--net", help="the Deep Compression SqueezeNet .net (required unless --tiny)")
     parser.add_argument("--budgets", type=float, nargs="+", default=[0.015, 0.025, 0.04, 0.06])
     parser.add_argument("--bits", type=int, nargs="+", default=[4, 5, 6, 7, 8])
     parser.add_argument("--skimage", action="store_true", help="report agreement on scikit-image photo crops")
+    parser.add_argument(
+        "--uncompensated", action="store_true", help="plain k-means codes (the table's 'plain sensitivities' rows)"
+    )
+    parser.add_argument("--tiny", action="store_true", help="random-weight SqueezeNet 1.1 at 64x64: checks the script")
     args = parser.parse_args(argv)
+    if not args.tiny and not args.net:
+        parser.error("--net is required (or --tiny)")
 
     import keras
 
-    from keras_archs.applications import squeezenet
+    import keras_archs
     from keras_archs.compress import calibrate, recipes, share
+    from keras_archs.data import preprocessing
 
-    model = squeezenet.SqueezeNet(weights=args.net)
+    recipe = recipes.get_recipe("squeezenet1_0_imagenet")
+    if args.tiny:
+        model = keras_archs.SqueezeNet(version="1.1", weights=None, input_shape=(64, 64, 3))
+        size, count, args.bits, args.budgets = 64, 8, [5, 8], [0.025]
+    else:
+        model = keras_archs.SqueezeNet(weights=args.net)
+        size, count = 227, recipe.calibration_images
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     original = [layer.kernel.numpy() for layer in convs]
-    recipe = recipes.get_recipe("squeezenet1_0_imagenet")
-    synthetic = squeezenet.preprocess_input(calibrate.synthetic_images(recipe.calibration_images, 227, seed=0))
+
+    def preprocess(images):
+        return preprocessing.preprocess_input(images, "squeezenet_caffe")
+
+    def predict(x):  # model.predict, as when the recipe's bits were chosen (its graph's numerics)
+        return model.predict(x, batch_size=32, verbose=0)
+
+    synthetic = preprocess(calibrate.synthetic_images(count, size, seed=0))
     started = time.perf_counter()
     hessians = calibrate.layer_input_hessians(model, synthetic, [c.name for c in convs])
-    reference = model.predict(synthetic, batch_size=32, verbose=0)
+    reference = predict(synthetic)
     print(f"calibration statistics: {time.perf_counter() - started:.1f} s")
 
     def quantize(index, bits):
         kernel = original[index]
         sharing = share.share_weights(kernel, bits)
         codebook = sharing.codebook.astype(np.float16).astype(np.float32)
-        codes = share.compensated_codes(kernel, codebook, hessians[convs[index].name], recipe.damp)
+        if args.uncompensated:
+            codes = sharing.codes
+        else:
+            codes = share.compensated_codes(kernel, codebook, hessians[convs[index].name], recipe.damp)
         kept = codes[codes != 0]
         counts = np.bincount(kept)
         p = counts[counts > 0] / kept.size
@@ -103,7 +114,7 @@ def main(argv=None):
     def synthetic_kl(kernels):
         for layer, kernel in zip(convs, kernels):
             layer.kernel.assign(kernel)
-        out = model.predict(synthetic, batch_size=32, verbose=0)
+        out = predict(synthetic)
         for layer, kernel in zip(convs, original):
             layer.kernel.assign(kernel)
         return float(kl(reference, out).mean()), out
@@ -123,8 +134,8 @@ def main(argv=None):
 
     photos = reference_photos = None
     if args.skimage:
-        photos = squeezenet.preprocess_input(photo_crops())
-        reference_photos = model.predict(photos, batch_size=32, verbose=0)
+        photos = preprocess(_photos.multi_crops(_photos.load_photos(), size))
+        reference_photos = predict(photos)
     print(
         "\n| budget | bits per layer (conv1 .. conv10) | code+codebook bytes (entropy) | synthetic KL (joint) |"
         + (" photo agreement | photo KL |" if photos is not None else "")
@@ -138,7 +149,7 @@ def main(argv=None):
         if photos is not None:
             for layer, kernel in zip(convs, kernels):
                 layer.kernel.assign(kernel)
-            out = model.predict(photos, batch_size=32, verbose=0)
+            out = predict(photos)
             for layer, kernel in zip(convs, original):
                 layer.kernel.assign(kernel)
             confident = reference_photos.max(1) > 0.3

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import pathlib
+import re
 import struct
 import zlib
 
@@ -180,6 +182,16 @@ def test_empty_archive_and_json():
     assert decoded.metadata == {} and decoded.tensors == {}
 
 
+def test_the_example_of_the_format_specification_is_what_the_encoder_writes():
+    spec = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "archive_format.md").read_text()
+    block = re.search(r"<!-- archive-example-hex .*?-->\n```\n(.*?)```", spec, re.S).group(1)
+    expected = bytes.fromhex(block)
+    t = SharedTensor("w", np.array([0.0, -0.5, 0.5], np.float32), np.array([0, 1, 0, 0, 2, 0, 0, 1]))
+    data = archive.encode(config={"name": "tiny"}, shared=[t], dense={"b": np.array([1.0], np.float32)})
+    assert data == expected
+    assert len(expected) == 97 and archive.decode(expected).tensors["b"].tolist() == [1.0]
+
+
 def test_max_elements_refuses_oversized_tensors(small_archive):
     with pytest.raises(ArchiveCorruptError, match="max_elements"):
         archive.decode(small_archive, max_elements=100)
@@ -330,7 +342,7 @@ def test_failed_replace_leaves_no_temporary_and_keeps_the_old_file(tmp_path, mon
     def failing_replace(source, target):
         raise OSError("disk full")
 
-    monkeypatch.setattr(archive.os, "replace", failing_replace)
+    monkeypatch.setattr(archive._files.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         archive.write(path, config={}, shared=[good()], dense={})
     assert os.listdir(tmp_path) == ["model.kadc"] and path.read_bytes() == b"old"

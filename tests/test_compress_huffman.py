@@ -6,6 +6,8 @@ import ast
 import itertools
 import math
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -435,34 +437,61 @@ def test_sync_errors():
 # --- module hygiene ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", ["huffman", "archive"])
+# What each format module may import from the package: the sibling coder, and the stdlib-only atomic writer.
+_PACKAGE_IMPORTS = {
+    "huffman": set(),
+    "archive": {("keras_archs", "_files"), ("keras_archs.compress", "huffman")},
+    "recipes": {("keras_archs", "applications")},  # inside recipe_for only (a registry name -> default recipe)
+}
+
+
+@pytest.mark.parametrize("module", sorted(_PACKAGE_IMPORTS))
 def test_modules_import_only_numpy_and_the_standard_library(module):
     path = pathlib.Path(huffman.__file__).with_name(f"{module}.py")
     allowed = {
         "__future__",
         "dataclasses",
+        "fnmatch",
         "json",
         "lzma",
         "math",
         "os",
         "pathlib",
         "struct",
-        "tempfile",
         "typing",
         "zlib",
         "numpy",
         "keras_archs",
     }
-    imported = set()
+    imported, from_package = set(), set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             imported |= {alias.name.split(".")[0] for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split(".")[0])
-            if node.module.startswith("keras_archs"):  # only the sibling coder
-                assert node.module == "keras_archs.compress" and [a.name for a in node.names] == ["huffman"]
+            if node.module.startswith("keras_archs"):
+                from_package |= {(node.module, alias.name) for alias in node.names}
     assert imported <= allowed, imported - allowed
+    assert from_package == _PACKAGE_IMPORTS[module]
     assert "keras" not in imported and "tensorflow" not in imported
+
+
+def test_compress_package_imports_neither_keras_nor_tensorflow_until_needed():
+    # keras_archs/__init__ is replaced by an empty package so that only keras_archs.compress is measured; the names
+    # that need Keras (deep_compress, load, ...) load on first access (every deep_compress test goes through it).
+    package_dir = str(pathlib.Path(huffman.__file__).parents[1])
+    script = (
+        "import sys, types\n"
+        f"package = types.ModuleType('keras_archs'); package.__path__ = [{package_dir!r}]\n"
+        "sys.modules['keras_archs'] = package\n"
+        "import keras_archs.compress as compress, keras_archs.compress.archive, keras_archs.compress.huffman\n"
+        "assert compress.get_recipe('deep_compression').name == 'deep_compression'\n"
+        "heavy = sorted(m for m in ('keras', 'tensorflow') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert {'deep_compress', 'load', 'qat'} <= set(dir(compress))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 # --- slow lane -----------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import keras
@@ -269,6 +270,7 @@ def test_deep_compress_with_fine_tuning_keeps_accuracy():
     result = compress.deep_compress(model, recipe=recipe, train_data=(x, y), val_data=(x, y), batch_size=32, verbose=0)
     kernel = result.model.get_layer("conv_b").kernel.numpy()
     assert np.count_nonzero(kernel) == round(0.3 * kernel.size)
+    assert result.metadata["val_accuracy_before"] >= 0.9  # the model learnt the task, so "kept" means something
     assert result.metadata["val_accuracy_after"] >= result.metadata["val_accuracy_before"] - 0.05
     assert result.metadata["fine_tune_epochs"] == {"prune": 2, "share": 1}
     loaded = compress.load(result.to_bytes())
@@ -334,6 +336,8 @@ def test_compensated_recipe_is_deterministic_and_uses_calibration_data():
     first = compress.deep_compress(model, recipe=recipe, calibration_data=x)
     again = compress.deep_compress(model, recipe=recipe, calibration_data=x)
     assert first.to_bytes() == again.to_bytes()
+    # Without calibration data the quantizer calibrates on synthetic images: other statistics, other codes.
+    assert compress.deep_compress(model, recipe=recipe).to_bytes() != first.to_bytes()
     plain = compress.deep_compress(model, recipe=recipe.with_overrides(compensate=False))
     probe = keras.Model(model.inputs, model.get_layer("fc").input)
     features = np.asarray(probe(x))
@@ -343,7 +347,8 @@ def test_compensated_recipe_is_deterministic_and_uses_calibration_data():
             (features @ (result.model.get_layer("fc").kernel.numpy() - model.get_layer("fc").kernel.numpy())) ** 2
         )
 
-    assert fc_output_error(first) <= fc_output_error(plain)
+    # Measured: 1.7e-5 compensated vs 4.1e-5 plain rounding; a quantizer that ignored the statistics would tie.
+    assert fc_output_error(first) < 0.7 * fc_output_error(plain)
 
 
 def test_layer_input_hessians_reach_into_nested_models():
@@ -354,3 +359,47 @@ def test_layer_input_hessians_reach_into_nested_models():
     hessians = calibrate.layer_input_hessians(outer, x, ["fc"])
     features = np.asarray(keras.Model(inner.inputs, inner.get_layer("fc").input)(x * 2.0)).astype(np.float64)
     np.testing.assert_allclose(hessians["fc"], features.T @ features / len(features), rtol=1e-5, atol=1e-8)
+
+
+# --- the archive bytes are pinned ------------------------------------------------------------------------------------
+
+
+def pinned_model():
+    """``tiny_model``'s layers with weights drawn by NumPy, so the bytes do not depend on Keras' initialisers."""
+    model = tiny_model("pinned")
+    rng = np.random.default_rng(2024)
+    for variable in model.weights:
+        shape = tuple(variable.shape)
+        value = rng.uniform(0.5, 1.5, shape) if "variance" in variable.path else rng.standard_normal(shape) * 0.1
+        variable.assign(value.astype("float32"))
+    return model
+
+
+# sha256 of the archive's tensors and metadata (the Keras config left out: it changes with Keras versions), recorded
+# with deep_compress as it was before it became a sequence of stages (commit 2cada2d); any change to what a recipe
+# does, or to the encoder, shows here.
+PINNED_SHA256 = {
+    "default": "688dff4886fd80fab85743560735c6263e980f21547fdcd3f7ca7e4fd595b7fc",
+    "pruned": "1ea3be7f016a9b6367e26bd915393186d419350592890801d453918df54d8ce9",
+    "float16_ecsq": "d6bc2eff0739f2b27a6ad5d998ef9825bd1f30a6b8cddf458ffc7f8b13f5025f",
+}
+PINNED_RECIPES = {
+    "default": None,  # recipe_for(an unregistered model) = "deep_compression": 8-bit conv, 5-bit fc, no pruning
+    "pruned": recipes.CompressionRecipe("pinned_pruned", bits={"fc": 3, "*": 4}, densities={"conv_b": 0.5, "*": 1.0}),
+    "float16_ecsq": recipes.CompressionRecipe(
+        "pinned_f16",
+        bits=6,
+        densities=0.6,
+        quantizer="ecsq",
+        lam=0.05,
+        bias_dtype="float16",
+        codebook_dtype="float16",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_RECIPES))
+def test_archive_bytes_are_pinned(name):
+    result = compress.deep_compress(pinned_model(), recipe=PINNED_RECIPES[name])
+    body = archive.encode(config={}, shared=result.shared, dense=result.dense, metadata=result.metadata)
+    assert hashlib.sha256(body).hexdigest() == PINNED_SHA256[name]

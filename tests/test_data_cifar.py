@@ -10,6 +10,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import tfds_fixtures
 
 from keras_archs.data import DatasetCorruptError, DatasetNotFoundError, cifar10, cifar100
 
@@ -290,7 +291,9 @@ def test_pipeline_for_model_and_augment(cifar10_files):
     assert [int(b[0].shape[0]) for b in batches] == [5, 5, 5]
     images = np.concatenate([b[0].numpy() for b in batches])
     assert images.shape == (15, 32, 32, 3) and images.dtype == np.float32
-    assert images.min() >= -1.0 and images.max() <= 1.0  # MobileNet's "tf" mode
+    # MobileNet's "tf" mode: uniform random pixels 0..255 become values spread over [-1, 1] around 0.
+    assert images.min() >= -1.0 and images.max() <= 1.0
+    assert images.min() < -0.95 and images.max() > 0.95 and abs(float(images.mean())) < 0.05
     labels = np.concatenate([b[1].numpy() for b in batches])
     assert sorted(labels.tolist()) == sorted(expected["train"][1].tolist())
     again = np.concatenate([b[0].numpy() for b in cifar10("train", data_dir=places["binary_dir"], **kwargs)])
@@ -316,10 +319,6 @@ def test_argument_errors(cifar10_files):
 
 
 def test_prepared_tfds_cifar100_in_data_dir(tmp_path):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow_datasets not installed: tfds path untested")
-    import tensorflow as tf
-
-    reference = tfds.builder("cifar100", data_dir=tmp_path)
     images = np.random.default_rng(6).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     examples = {
         "image": images,
@@ -327,15 +326,38 @@ def test_prepared_tfds_cifar100_in_data_dir(tmp_path):
         "coarse_label": np.array([0, 10, 19, 1]),
         "id": np.array([b"a", b"b", b"c", b"d"]),
     }
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name="cifar100",
-        version=str(reference.version),
-        features=reference.info.features,
-        split_datasets={"test": tf.data.Dataset.from_tensor_slices(examples)},
-        data_dir=tmp_path,
-        disable_shuffling=True,
-    )
+    tfds_fixtures.write_prepared("cifar100", tmp_path, {"test": examples})
     for label_mode, expected in (("fine", [0, 50, 99, 7]), ("coarse", [0, 10, 19, 1])):
         loaded, labels, source = cifar_module.load_arrays("cifar100", "test", label_mode, data_dir=tmp_path)
-        assert "tensorflow_datasets" in source and labels.tolist() == expected
+        assert source.startswith(f"tensorflow_datasets cifar100 in {tmp_path}") and labels.tolist() == expected
         np.testing.assert_array_equal(loaded, images)
+
+
+def test_prepared_tfds_cifar10_in_the_default_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # an empty Keras cache
+    tfds_dir = tmp_path / "tfds"
+    images = np.random.default_rng(7).integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
+    examples = {"image": images, "label": np.array([3, 1, 9]), "id": np.array([b"a", b"b", b"c"])}
+    tfds_fixtures.write_prepared("cifar10", tfds_dir, {"train": examples})
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    batch, labels = next(iter(cifar10("train", batch_size=3, shuffle=False, download=False)))
+    np.testing.assert_array_equal(batch.numpy(), images.astype(np.float32))
+    assert labels.numpy().tolist() == [3, 1, 9]
+
+
+def test_tfds_download_fallback_fails_with_the_search_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    tfds_dir = tmp_path / "tfds"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    holder = tfds_fixtures.refuse_downloads(monkeypatch)
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(DatasetNotFoundError) as info:
+            cifar10("test")  # download=True: the last source is a real tfds download_and_prepare
+    finally:
+        holder.close()
+    place, reason = info.value.looked[-1]
+    assert place == f"tensorflow_datasets download of 'cifar10' into {tfds_dir}"
+    assert reason.startswith("failed: ") and f"port={port}" in reason and "cifar-10-binary.tar.gz" in reason
+    assert info.value.looked[-2][0].startswith(f"tensorflow_datasets 'cifar10' prepared in {tfds_dir}")
+    assert "To fix:" in str(info.value)

@@ -8,6 +8,7 @@ import importlib
 
 import numpy as np
 import pytest
+import tfds_fixtures
 
 from keras_archs.data import DatasetCorruptError, DatasetNotFoundError, fashion_mnist
 
@@ -58,7 +59,20 @@ def test_idx_files_gz_and_raw(idx_fixture, split):
     assert (".gz" in source) == (split == "train")
     np.testing.assert_array_equal(images[..., 0], data[split][0])
     np.testing.assert_array_equal(labels, data[split][1])
-    assert images.shape[1:] == (28, 28, 1) and images.dtype == np.uint8
+    assert images.shape[1:] == (28, 28, 1) and images.dtype == np.uint8 and labels.dtype == np.int64
+
+
+def test_load_arrays_limit_and_float_pixels(idx_fixture):
+    root, data = idx_fixture
+    images, labels, _ = fm.load_arrays("train", data_dir=root, limit=4, dtype="float32")
+    assert images.shape == (4, 28, 28, 1) and images.dtype == np.float32 and labels.dtype == np.int64
+    np.testing.assert_array_equal(images[..., 0], data["train"][0][:4].astype(np.float32))  # 0..255, not scaled
+    np.testing.assert_array_equal(labels, data["train"][1][:4])
+    assert len(fm.load_arrays("train", data_dir=root, limit=1000)[0]) == 12
+    with pytest.raises(ValueError, match=r"Expected `limit` to be an integer >= 1 or None. Received: limit=0"):
+        fm.load_arrays("train", data_dir=root, limit=0)
+    with pytest.raises(ValueError, match=r"Expected `dtype` to be one of 'uint8', 'float32'. Received: dtype='int8'"):
+        fm.load_arrays("train", data_dir=root, dtype="int8")
 
 
 def test_dataset_raw_uint8_in_file_order(idx_fixture):
@@ -179,22 +193,62 @@ def test_real_debian_pipeline_first_batch(debian_arrays):
     np.testing.assert_array_equal(images.numpy(), debian_arrays["test"][0][:10])
 
 
-def test_prepared_tfds_dataset_in_data_dir(tmp_path):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow_datasets not installed: tfds path untested")
-    import tensorflow as tf
+def _tfds_examples(count, seed=5):
+    images = np.random.default_rng(seed).integers(0, 256, size=(count, 28, 28, 1), dtype=np.uint8)
+    return {"image": images, "label": np.arange(count) % 10}
 
-    reference = tfds.builder("fashion_mnist", data_dir=tmp_path)
-    rng = np.random.default_rng(5)
-    images = rng.integers(0, 256, size=(6, 28, 28, 1), dtype=np.uint8)
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name="fashion_mnist",
-        version=str(reference.version),
-        features=reference.info.features,
-        split_datasets={"test": tf.data.Dataset.from_tensor_slices({"image": images, "label": np.arange(6)})},
-        data_dir=tmp_path,
-        disable_shuffling=True,
-    )
+
+def test_prepared_tfds_dataset_in_data_dir(tmp_path):
+    examples = _tfds_examples(6)
+    tfds_fixtures.write_prepared("fashion_mnist", tmp_path, {"test": examples})
     loaded, labels, source = fm.load_arrays("test", data_dir=tmp_path)
-    assert "tensorflow_datasets" in source
-    np.testing.assert_array_equal(loaded, images)
-    assert labels.tolist() == list(range(6))
+    assert source.startswith(f"tensorflow_datasets fashion_mnist in {tmp_path}")
+    np.testing.assert_array_equal(loaded, examples["image"])
+    assert labels.tolist() == list(range(6)) and labels.dtype == np.int64
+    limited, _, _ = fm.load_arrays("test", data_dir=tmp_path, limit=2, dtype="float32")
+    np.testing.assert_array_equal(limited, examples["image"][:2].astype(np.float32))
+
+
+def _no_local_files(tmp_path, monkeypatch):
+    """No Debian package and an empty Keras cache, so the search reaches the tfds sources."""
+    monkeypatch.setattr(fm, "DEBIAN_DIR", tmp_path / "no-debian")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+
+
+def test_prepared_tfds_dataset_in_the_default_data_dir(tmp_path, monkeypatch):
+    _no_local_files(tmp_path, monkeypatch)
+    tfds_dir = tmp_path / "tfds"
+    examples = _tfds_examples(5, seed=6)
+    tfds_fixtures.write_prepared("fashion_mnist", tfds_dir, {"train": examples})
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))  # read when the search runs, not when tfds was imported
+    images, labels, source = fm.load_arrays("train", download=False)
+    assert source.startswith(f"tensorflow_datasets fashion_mnist in {tfds_dir}")
+    np.testing.assert_array_equal(images, examples["image"])
+    assert labels.tolist() == [0, 1, 2, 3, 4]
+    batch, batch_labels = next(iter(fashion_mnist("train", batch_size=5, shuffle=False, download=False)))
+    np.testing.assert_array_equal(batch.numpy(), examples["image"])
+    assert batch_labels.numpy().tolist() == [0, 1, 2, 3, 4]
+
+
+def test_tfds_download_fallback_fails_with_the_search_log(tmp_path, monkeypatch):
+    _no_local_files(tmp_path, monkeypatch)
+    tfds_dir = tmp_path / "tfds"
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    holder = tfds_fixtures.refuse_downloads(monkeypatch)
+    port = holder.getsockname()[1]
+    try:
+        with pytest.raises(DatasetNotFoundError) as info:
+            fm.load_arrays("test")  # download=True: the last source is a real tfds download_and_prepare
+    finally:
+        holder.close()
+    place, reason = info.value.looked[-1]
+    assert place == f"tensorflow_datasets download of 'fashion_mnist' into {tfds_dir}"
+    # tfds got as far as the HTTP request for the dataset's files (through the refusing proxy).
+    assert reason.startswith("failed: ") and f"port={port}" in reason and "fashion-mnist" in reason
+    places = [p for p, _ in info.value.looked]
+    assert places[:2] == [
+        f"{tmp_path / 'no-debian'} (Debian package dataset-fashion-mnist)",
+        f"{tmp_path / 'keras_home' / 'datasets' / 'fashion-mnist'} (keras.datasets.fashion_mnist cache)",
+    ]
+    assert places[2].startswith(f"tensorflow_datasets 'fashion_mnist' prepared in {tfds_dir}") and len(places) == 4
+    assert "To fix:" in str(info.value) and "tfds build fashion_mnist" in str(info.value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
+import tfds_fixtures
 
 from keras_archs.data import DatasetNotFoundError, imagenet
 
@@ -133,24 +134,42 @@ def test_missing_data_lists_every_place_looked(tmp_path, monkeypatch):
     assert "manual download" in str(info.value) and "image/class/label" in str(info.value)
 
 
+ROW_STEP, COLUMN_STEP = 6, 5  # levels per pixel of the test images' ramps
+
+
+def _imagenet_examples(labels):
+    """40x50 images whose red channel ramps down the rows and green across the columns (so where a crop was taken can
+    be read off its mean colour), blue telling the images apart."""
+    rows, cols = np.mgrid[0:40, 0:50]
+    pixels = np.stack(
+        [
+            np.stack([ROW_STEP * rows, COLUMN_STEP * cols, np.full_like(rows, 100 + 50 * i)], -1)
+            for i in range(len(labels))
+        ]
+    ).astype(np.uint8)
+    names = np.array([f"{i}.JPEG".encode() for i in range(len(labels))])
+    return pixels, {"image": pixels, "label": np.array(labels), "file_name": names}
+
+
 def test_tfds_imagenet2012_prepared_data(tmp_path):
-    tfds = pytest.importorskip("tensorflow_datasets", reason="tensorflow_datasets not installed: tfds path untested")
-    rng = np.random.default_rng(4)
-    reference = tfds.builder("imagenet2012", data_dir=tmp_path)  # same name, version and features as the real one
-    pixels = rng.integers(0, 256, size=(3, 40, 50, 3), dtype=np.uint8)
-    examples = {
-        "image": pixels,
-        "label": np.array([0, 5, 999]),
-        "file_name": np.array([b"a.JPEG", b"b.JPEG", b"c.JPEG"]),
-    }
-    tfds.dataset_builders.store_as_tfds_dataset(
-        name="imagenet2012",
-        version=str(reference.version),
-        features=reference.info.features,
-        split_datasets={"validation": tf.data.Dataset.from_tensor_slices(examples)},
-        data_dir=tmp_path,
-        disable_shuffling=True,
-    )
+    # tfds stores the images JPEG-encoded; the pipeline reads them with SkipDecoding and decodes them itself.
+    _, examples = _imagenet_examples([0, 5, 999])
+    tfds_fixtures.write_prepared("imagenet2012", tmp_path, {"validation": examples})
     images, labels = next(iter(imagenet("validation", batch_size=3, image_size=SIZE, data_dir=tmp_path)))
     assert tuple(images.shape) == (3, SIZE, SIZE, 3)
     assert labels.numpy().tolist() == [0, 5, 999]  # tfds labels are already 0-based
+
+
+def test_tfds_imagenet2012_in_the_default_data_dir(tmp_path, monkeypatch):
+    tfds_dir = tmp_path / "tfds"
+    pixels, examples = _imagenet_examples([7, 3])
+    tfds_fixtures.write_prepared("imagenet2012", tfds_dir, {"validation": examples})
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tfds_dir))
+    images, labels = next(iter(imagenet("validation", batch_size=2, image_size=35)))  # 35 = int(0.875 * 40)
+    assert labels.numpy().tolist() == [7, 3]
+    # The evaluation centre crop of each (JPEG-stored) image: the 35x35 square at ((40 - 35 + 1) // 2, (50 - 35 + 1)
+    # // 2) = (3, 8). Its mean row / column, read off the ramps, must be within half a pixel of that square's.
+    centre = pixels[:, 3:38, 8:43].astype(np.float32)
+    shift = (images.numpy() - centre).mean(axis=(1, 2))
+    assert np.all(np.abs(shift[:, 0]) < ROW_STEP / 2) and np.all(np.abs(shift[:, 1]) < COLUMN_STEP / 2), shift
+    assert np.all(np.abs(shift[:, 2]) < 3)

@@ -135,3 +135,32 @@ def test_distribute_datasets_from_function(data_dir):
     dist = strategy.distribute_datasets_from_function(dataset_fn)
     images, labels = next(iter(dist))
     assert tuple(images.shape) == (8, 28, 28, 1) and tuple(labels.shape) == (8,)
+
+
+def test_data_depends_only_downward():
+    # data/ may use the model specs (through applications' look-ups), imagenet_utils and the atomic writer: nothing
+    # above it (compress, export, train, cli, demo), no family module, and no private name of another module.
+    import ast
+    import pathlib
+
+    modules = {"keras_archs.applications", "keras_archs.registry", "keras_archs.imagenet_utils", "keras_archs._files"}
+    lookups = {f"keras_archs.applications.{name}" for name in ("get_spec", "list_models", "get_model", "all_specs")}
+    public = ("keras_archs.imagenet_utils.", "keras_archs._files.", "keras_archs.registry.")
+    package = pathlib.Path(pipeline.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module.startswith("keras_archs"):
+                targets = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names if alias.name.startswith("keras_archs")]
+            else:
+                continue
+            for target in targets:
+                name = target.rsplit(".", 1)[-1]
+                allowed = (
+                    target.startswith("keras_archs.data.")
+                    or target in modules
+                    or target in lookups
+                    or (target.startswith(public) and not name.startswith("_"))
+                )
+                assert allowed, f"{path.name} imports {target}"

@@ -1,51 +1,10 @@
-"""The Deep Compression archive: a pruned, weight-shared network in one binary file (DESIGN.md §5).
+"""The Deep Compression archive (``.kadc``): a pruned, weight-shared network in one binary file (DESIGN.md §5).
 
 Han et al. 2016 store each layer as a codebook, Huffman-coded weight codes and Huffman-coded relative indices of the
 non-zero weights. This module is that file format: no serialised Python objects, no code, numbers little-endian,
-every part checksummed.
-
-Layout of format version 1 (``varint`` = unsigned LEB128, ``u8/u16/u32`` little-endian)::
-
-    offset  size      field
-    0       4         magic b"KADC"
-    4       2         u16 format version (1)
-    6       ...       section: header
-    ...     ...       section: shared tensor block, one per SharedTensor, in the order given
-    ...     ...       section: dense tensors
-    end-4   4         u32 crc32 of every byte before it
-
-    section        = varint body_length, body, u32 crc32 of (varint body_length + body)
-    header body    = varint n_shared, varint n_dense, varint sync_interval, u8 json codec, varint json length,
-                     the JSON document {"config": ..., "metadata": ...} (UTF-8), stored by the codec
-    shared body    = varint key length, key (UTF-8), u8 ndim | 0x80 if axes follow, ndim varint dims (original
-                     shape), [ndim u8 axes], varint k, u8 mode = index_bits (0 = dense, 1..8 = sparse) | coding << 4,
-                     [varint n_entries (sparse)], codebook[1:] (codebook[0] is 0.0) by coding: 0 = (k - 1) float32,
-                     1 = (k - 1) varints of zigzag deltas of order-preserving float32 keys, 2 = (k - 1) float16,
-                     3 = as 1 over float16 keys (2 and 3 only when every value is exactly a float16),
-                     code table, [gap table], code sync, [gap sync], [varint code payload bytes (sparse)],
-                     code payload, [gap payload: the rest of the body]   -- [...] = sparse mode only
-    dense body     = u8 codec, varint raw length, entries stored by the codec;
-                     entry = varint key length, key, u8 dtype code, u8 ndim, ndim varint dims, the little-endian
-                     bytes as byte planes (every element's byte 0, then every byte 1, ...)
-    codec          = 0 stored, 1 raw DEFLATE (zlib, level 9), 2 raw LZMA2 (preset 9e, 1 MiB dictionary); the
-                     smallest is written
-
-Tables are :func:`huffman.pack_table` (mode byte; raw fixed-width lengths or Huffman-coded length deltas), sync points
-:func:`huffman.pack_sync` (bit offset of every ``sync_interval``-th symbol, as frame-of-reference coded chunk sizes;
-absent for a zero-bit stream), payloads :func:`huffman.encode` (canonical Huffman, MSB-first, zero-padded to a byte).
-The code alphabet is ``k`` (lengths <= 16), the gap alphabet ``2**index_bits`` (lengths <= 15).
-
-Sparse coding (Han et al. 2016, §2, Fig. 2): the codes are flattened in storage order (``np.transpose(codes, axes)``);
-the entries are the non-zero codes, each with ``gap`` = zeros skipped since the previous entry, coded in an
-``index_bits`` alphabet. A gap too large for it becomes filler entries (code 0, gap ``2**index_bits - 1``), so
-``position = cumsum(gap + 1) - 1``. The writer tries index_bits 1..8 and the dense mode (every code, no gaps) and
-keeps the smallest block; ties go to the smaller index_bits, dense last.
-
-Checksums: crc32 (zlib) per section, which locates damage, and over the whole file; a crc32 detects every error
-burst of up to 32 bits, so any single changed byte. They guard against accidents, not against tampering.
-
-Deterministic: the same inputs give the same bytes (no timestamps; tensors, dense entries and JSON keys keep the order
-they are given in). JSON comes back as JSON does (tuples as lists).
+every part checksummed, the same inputs always giving the same bytes. The byte-level specification (every field, its
+byte order and limits, the checksums and the versioning rules) is docs/archive_format.md; :func:`encode` /
+:func:`decode` implement it, :func:`write` / :func:`read` put it in a file (written through ``keras_archs._files``).
 
 Example:
     >>> import numpy as np
@@ -68,12 +27,12 @@ import math
 import os
 import pathlib
 import struct
-import tempfile
 import zlib
 from typing import Mapping, Sequence
 
 import numpy as np
 
+from keras_archs import _files
 from keras_archs.compress import huffman
 
 __all__ = [
@@ -171,7 +130,7 @@ def _section(body: bytes) -> bytes:
     return framed + struct.pack("<I", zlib.crc32(framed))
 
 
-def _compress(raw: bytes) -> tuple[int, bytes]:
+def _smallest_encoding(raw: bytes) -> tuple[int, bytes]:
     deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
     candidates = [
         (_CODEC_STORED, raw),
@@ -182,7 +141,7 @@ def _compress(raw: bytes) -> tuple[int, bytes]:
 
 
 def _codec_block(raw: bytes) -> bytes:
-    codec, stored = _compress(raw)
+    codec, stored = _smallest_encoding(raw)
     return bytes([codec]) + huffman.varint_encode(len(raw)) + stored
 
 
@@ -279,7 +238,7 @@ class _Reader:
 
 
 @dataclasses.dataclass
-class _Checked:
+class _ValidatedTensor:
     key: str
     codebook: np.ndarray  # float32
     shape: tuple[int, ...]
@@ -287,7 +246,7 @@ class _Checked:
     flat: np.ndarray  # int64 codes in storage order
 
 
-def _check_shared(t: SharedTensor) -> _Checked:
+def _validate_shared(t: SharedTensor) -> _ValidatedTensor:
     if not isinstance(t, SharedTensor):
         raise TypeError(f"shared entries must be SharedTensor. Received {type(t).__name__}")
     key = _check_key(t.key, "SharedTensor.key")
@@ -343,7 +302,7 @@ def _check_shared(t: SharedTensor) -> _Checked:
             axes = None
     stored = codes if axes is None else np.transpose(codes, axes)
     flat = stored.reshape(-1).astype(np.int64)
-    return _Checked(key, as_float32, tuple(int(d) for d in codes.shape), axes, flat)
+    return _ValidatedTensor(key, as_float32, tuple(int(d) for d in codes.shape), axes, flat)
 
 
 def _check_key(key, what: str) -> str:
@@ -450,7 +409,7 @@ class _BlockPlan:
         return size
 
 
-def _plans(checked: _Checked, sync_interval: int):
+def _candidate_plans(checked: _ValidatedTensor, sync_interval: int):
     k = checked.codebook.size
     flat = checked.flat
     positions = np.flatnonzero(flat)
@@ -469,7 +428,7 @@ def _plans(checked: _Checked, sync_interval: int):
         )
 
 
-def _fixed_part(checked: _Checked) -> bytes:
+def _fixed_part(checked: _ValidatedTensor) -> bytes:
     key = checked.key.encode("utf-8")
     ndim = len(checked.shape)
     parts = [huffman.varint_encode(len(key)), key, bytes([ndim | (0x80 if checked.axes else 0)])]
@@ -509,7 +468,7 @@ def _codebook_bytes(codebook: np.ndarray) -> tuple[int, bytes]:
     return min(candidates, key=lambda c: (len(c[1]), c[0]))
 
 
-def _encode_block(checked: _Checked, sync_interval: int) -> tuple[bytes, dict[str, int], _BlockPlan]:
+def _encode_block(checked: _ValidatedTensor, sync_interval: int) -> tuple[bytes, dict[str, int], _BlockPlan]:
     """The smallest block over the modes; returns (section bytes, bytes per part, the plan chosen)."""
     head = _fixed_part(checked) + huffman.varint_encode(checked.codebook.size)
     coding, codebook = _codebook_bytes(checked.codebook)
@@ -519,7 +478,7 @@ def _encode_block(checked: _Checked, sync_interval: int) -> tuple[bytes, dict[st
         body = plan.size(fixed)
         return body + len(huffman.varint_encode(body)) + 4
 
-    plan = min(_plans(checked, sync_interval), key=lambda p: (block_size(p), p.index_bits == 0, p.index_bits))
+    plan = min(_candidate_plans(checked, sync_interval), key=lambda p: (block_size(p), p.index_bits == 0, p.index_bits))
     code_payload, _ = huffman.encode(plan.codes.symbols, plan.codes.lengths, sync_interval)
     parts = {
         "header": len(head) + 1,
@@ -571,7 +530,7 @@ def encode_tensor(t: SharedTensor, *, sync_interval: int = huffman.DEFAULT_SYNC_
         ValueError / TypeError: As :func:`write` for an invalid tensor.
     """
     sync_interval = _check_sync_interval(sync_interval)
-    checked = _check_shared(t)
+    checked = _validate_shared(t)
     return _encode_block(checked, sync_interval)[0]
 
 
@@ -592,7 +551,7 @@ def tensor_report(t: SharedTensor, *, sync_interval: int = huffman.DEFAULT_SYNC_
         (True, 0, 3)
     """
     sync_interval = _check_sync_interval(sync_interval)
-    checked = _check_shared(t)
+    checked = _validate_shared(t)
     block, parts, plan = _encode_block(checked, sync_interval)
     n = checked.flat.size
     report = {
@@ -657,7 +616,7 @@ def encode(
     metadata: dict | None = None,
     sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL,
 ) -> bytes:
-    """The archive as bytes (see the module docstring for the layout).
+    """The archive as bytes (layout: docs/archive_format.md).
 
     Args:
         config: JSON-serialisable dict, e.g. the Keras model config.
@@ -682,7 +641,7 @@ def encode(
     keys: set[str] = set()
     blocks = []
     for t in shared:
-        checked = _check_shared(t)
+        checked = _validate_shared(t)
         if checked.key in keys:
             raise ValueError(f"key {checked.key!r} appears twice (keys must be unique across shared and dense tensors)")
         keys.add(checked.key)
@@ -709,7 +668,7 @@ def write(
     metadata: dict | None = None,
     sync_interval: int = huffman.DEFAULT_SYNC_INTERVAL,
 ) -> int:
-    """Writes the archive atomically: a temporary file in the same folder, then ``os.replace``.
+    """Encodes and writes the archive atomically (:func:`write_bytes`).
 
     Everything is validated and encoded before the file is opened; on any error nothing is left behind.
 
@@ -724,37 +683,22 @@ def write(
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> int:
-    """Writes already encoded archive bytes atomically (temporary file beside ``path``, then ``os.replace``), with
-    the permissions a plain ``open(path, "wb")`` would give (mkstemp's are owner-only). Returns the bytes written."""
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
-        raise
-    return len(data)
+    """Writes already encoded archive bytes atomically (``keras_archs._files.write_bytes``: a temporary beside
+    ``path``, fsync, rename; the permissions a plain ``open(path, "wb")`` would give). Returns the bytes written.
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    Raises:
+        TypeError: ``data`` is not bytes.
+        FileNotFoundError: The destination folder does not exist.
+        OSError: From the file system.
+    """
+    return _files.write_bytes(path, data)
 
 
 # --- decoding ----------------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
-class _Block:
+class _ParsedBlock:
     key: str
     shape: tuple[int, ...]
     axes: tuple[int, ...] | None
@@ -843,7 +787,9 @@ def _read_shared(reader: _Reader, number: int, sync_interval: int, budget: int):
         payloads = [body.take(code_bytes, "code payload"), body.take(body.remaining(), "gap payload")]
     else:
         payloads = [body.take(body.remaining(), "code payload")]
-    return _Block(key, shape, axes, codebook, index_bits, n_entries, list(zip(payloads, tables, syncs)), body.where)
+    return _ParsedBlock(
+        key, shape, axes, codebook, index_bits, n_entries, list(zip(payloads, tables, syncs)), body.where
+    )
 
 
 def _read_codebook(body: _Reader, k: int, width: int, delta: bool) -> np.ndarray:
@@ -960,7 +906,7 @@ def decode(data: bytes, want_codes: bool = False, *, max_elements: int = DEFAULT
     return Archive(version, config, metadata, tensors, codes if want_codes else None)
 
 
-def _decode_blocks(blocks: list[_Block], sync_interval: int, want_codes: bool):
+def _decode_blocks(blocks: list[_ParsedBlock], sync_interval: int, want_codes: bool):
     owners = [(block, number) for block in blocks for number in range(len(block.streams))]
     try:
         expanded = huffman.unpack_tables([block.streams[n][1] for block, n in owners])
@@ -1004,7 +950,7 @@ def _decode_blocks(blocks: list[_Block], sync_interval: int, want_codes: bool):
     return tensors, codes
 
 
-def _restore(flat: np.ndarray, block: _Block) -> np.ndarray:
+def _restore(flat: np.ndarray, block: _ParsedBlock) -> np.ndarray:
     if block.axes is None:
         return flat.reshape(block.shape)
     stored = flat.reshape(tuple(block.shape[a] for a in block.axes))

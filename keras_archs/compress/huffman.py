@@ -386,8 +386,10 @@ class StreamDecodeError(ValueError):
         self.reason = reason
 
 
-class _Job(NamedTuple):
-    index: int
+class _DecodeTask(NamedTuple):
+    """A validated stream that needs bit decoding, with its lookup table and the bit offset of every chunk."""
+
+    index: int  # position of the stream in the decode_many call
     payload: np.ndarray
     alphabet: int
     count: int
@@ -410,8 +412,8 @@ def _decode_table(lengths: np.ndarray) -> tuple[int, np.ndarray]:
     return longest, table
 
 
-def _prepare(index: int, stream) -> _Job | np.ndarray:
-    """Validates one stream; returns its symbols at once when it needs no bit decoding, else a job."""
+def _prepare_stream(index: int, stream) -> _DecodeTask | np.ndarray:
+    """Validates one stream; returns its symbols at once when it needs no bit decoding, else a task."""
     if not isinstance(stream, Stream):
         stream = Stream(*stream)
     lengths = _as_lengths(stream.lengths)
@@ -463,7 +465,7 @@ def _prepare(index: int, stream) -> _Job | np.ndarray:
             f"sync offsets must be non-decreasing bit offsets within the payload's {8 * payload.size} bits"
         )
     longest, table = _decode_table(lengths)
-    return _Job(index, payload, lengths.size, count, interval, starts, longest, table)
+    return _DecodeTask(index, payload, lengths.size, count, interval, starts, longest, table)
 
 
 def decode(
@@ -505,74 +507,74 @@ def decode_many(streams: Sequence[Stream]) -> list[np.ndarray]:
             in the payload's last byte.
     """
     results: list[np.ndarray | None] = [None] * len(streams)
-    jobs = []
+    tasks = []
     for index, stream in enumerate(streams):
         try:
-            job = _prepare(index, stream)
+            task = _prepare_stream(index, stream)
         except ValueError as error:
             raise StreamDecodeError(index, str(error)) from None
-        if isinstance(job, _Job):
-            jobs.append(job)
+        if isinstance(task, _DecodeTask):
+            tasks.append(task)
         else:
-            results[index] = job
-    if jobs:
-        for job, symbols in zip(jobs, _run(jobs)):
-            results[job.index] = symbols
+            results[index] = task
+    if tasks:
+        for task, symbols in zip(tasks, _decode_chunks(tasks)):
+            results[task.index] = symbols
     return results
 
 
-def _joint_buffer(jobs: list[_Job], pad: int):
+def _joint_buffer(tasks: list[_DecodeTask], pad: int):
     """All payloads in one zero-padded buffer, the 32-bit big-endian window starting at every byte, and all decode
     tables concatenated."""
-    byte_base = np.cumsum([0] + [job.payload.size for job in jobs])
+    byte_base = np.cumsum([0] + [task.payload.size for task in tasks])
     if byte_base[-1] + pad > _MAX_DECODE_BYTES:
-        raise StreamDecodeError(jobs[0].index, f"one decode_many call takes at most {_MAX_DECODE_BYTES} payload bytes")
+        raise StreamDecodeError(tasks[0].index, f"one decode_many call takes at most {_MAX_DECODE_BYTES} payload bytes")
     buffer = np.zeros(byte_base[-1] + pad + 3, np.uint8)
-    for job, base in zip(jobs, byte_base):
-        buffer[base : base + job.payload.size] = job.payload
+    for task, base in zip(tasks, byte_base):
+        buffer[base : base + task.payload.size] = task.payload
     wide = buffer.astype(np.uint32)
     windows = (wide[:-3] << 24) | (wide[1:-2] << 16) | (wide[2:-1] << 8) | wide[3:]
-    table = np.concatenate([job.table for job in jobs] + [np.array([_INVALID_ENTRY], np.uint32)])
-    table_base = np.cumsum([0] + [job.table.size for job in jobs])
+    table = np.concatenate([task.table for task in tasks] + [np.array([_INVALID_ENTRY], np.uint32)])
+    table_base = np.cumsum([0] + [task.table.size for task in tasks])
     return byte_base, windows, table, table_base
 
 
-def _check_end(job: _Job, symbols: np.ndarray, chunk_starts: np.ndarray, chunk_ends: np.ndarray) -> np.ndarray:
+def _check_end(task: _DecodeTask, symbols: np.ndarray, chunk_starts: np.ndarray, chunk_ends: np.ndarray) -> np.ndarray:
     """Rejects a stream that hit an unassigned codeword, whose chunks do not meet at the sync points, or that does
     not end in its payload's last byte."""
-    if symbols.max() >= job.alphabet:
-        position = int(np.argmax(symbols >= job.alphabet))
-        raise StreamDecodeError(job.index, f"symbol {position} is not a codeword of this code (corrupt payload)")
+    if symbols.max() >= task.alphabet:
+        position = int(np.argmax(symbols >= task.alphabet))
+        raise StreamDecodeError(task.index, f"symbol {position} is not a codeword of this code (corrupt payload)")
     broken = np.flatnonzero(chunk_ends[:-1] != chunk_starts[1:])
     if broken.size:
         chunk = int(broken[0])
         raise StreamDecodeError(
-            job.index,
+            task.index,
             f"chunk {chunk} ends at bit {int(chunk_ends[chunk] - chunk_starts[0])} but the next sync point is at "
             f"bit {int(chunk_starts[chunk + 1] - chunk_starts[0])} (corrupt payload or sync points)",
         )
     used_bits = int(chunk_ends[-1] - chunk_starts[0])
-    if (used_bits + 7) // 8 != job.payload.size:
+    if (used_bits + 7) // 8 != task.payload.size:
         raise StreamDecodeError(
-            job.index, f"the {job.count} symbols take {used_bits} bits but the payload has {job.payload.size} bytes"
+            task.index, f"the {task.count} symbols take {used_bits} bits but the payload has {task.payload.size} bytes"
         )
-    return symbols.astype(_symbol_dtype(job.alphabet))
+    return symbols.astype(_symbol_dtype(task.alphabet))
 
 
-def _run(jobs: list[_Job]) -> list[np.ndarray]:
+def _decode_chunks(tasks: list[_DecodeTask]) -> list[np.ndarray]:
     """The chunked decoder: one cursor per chunk, all advanced together, one iteration per symbol of a chunk."""
-    n_iter = max(min(job.interval, job.count) for job in jobs)
-    longest = max(job.longest for job in jobs)
+    n_iter = max(min(task.interval, task.count) for task in tasks)
+    longest = max(task.longest for task in tasks)
     # A finished chunk keeps reading (its results are dropped), up to n_iter * longest bits past its end.
-    byte_base, windows, table, table_base = _joint_buffer(jobs, (n_iter * longest + 7) // 8 + 8)
+    byte_base, windows, table, table_base = _joint_buffer(tasks, (n_iter * longest + 7) // 8 + 8)
     starts, shifts, bases, counts = [], [], [], []
-    for job, byte, tbase in zip(jobs, byte_base, table_base):
-        n_chunks = job.starts.size
-        starts.append(job.starts + 8 * int(byte))
-        shifts.append(np.full(n_chunks, 32 - job.longest))
+    for task, byte, tbase in zip(tasks, byte_base, table_base):
+        n_chunks = task.starts.size
+        starts.append(task.starts + 8 * int(byte))
+        shifts.append(np.full(n_chunks, 32 - task.longest))
         bases.append(np.full(n_chunks, tbase))
-        chunk_counts = np.full(n_chunks, job.interval)
-        chunk_counts[-1] = job.count - job.interval * (n_chunks - 1)
+        chunk_counts = np.full(n_chunks, task.interval)
+        chunk_counts[-1] = task.count - task.interval * (n_chunks - 1)
         counts.append(chunk_counts)
     start = np.concatenate(starts)
     shift = np.concatenate(shifts).astype(np.uint32)
@@ -596,24 +598,24 @@ def _run(jobs: list[_Job]) -> list[np.ndarray]:
             ends[done] = cursor[done]
     results = []
     column = 0
-    for job in jobs:
-        columns = slice(column, column + job.starts.size)
-        column += job.starts.size
-        rows = min(job.interval, job.count)
-        symbols = out[:rows, columns].T.reshape(-1)[: job.count] >> 5
-        results.append(_check_end(job, symbols, start[columns], ends[columns]))
+    for task in tasks:
+        columns = slice(column, column + task.starts.size)
+        column += task.starts.size
+        rows = min(task.interval, task.count)
+        symbols = out[:rows, columns].T.reshape(-1)[: task.count] >> 5
+        results.append(_check_end(task, symbols, start[columns], ends[columns]))
     return results
 
 
-def _run_chained(jobs: list[_Job]) -> list[np.ndarray]:
+def _decode_by_pointer_doubling(tasks: list[_DecodeTask]) -> list[np.ndarray]:
     """Decoder for short one-chunk streams (the delta-coded length tables): the codeword starting at *every* bit,
     then pointer doubling to find the chain of codeword starts, in log2(count) vectorised steps and no per-symbol
     loop."""
-    byte_base, windows, table, table_base = _joint_buffer(jobs, 8)
+    byte_base, windows, table, table_base = _joint_buffer(tasks, 8)
     sizes = np.diff(byte_base)
     total = 8 * int(byte_base[-1])
-    owner = np.repeat(np.arange(len(jobs)), 8 * sizes)
-    longest = np.array([job.longest for job in jobs])
+    owner = np.repeat(np.arange(len(tasks)), 8 * sizes)
+    longest = np.array([task.longest for task in tasks])
     bit = np.arange(total, dtype=np.int64)
     window = windows[bit >> 3] << (bit & 7).astype(np.uint32)
     index = (window >> (32 - longest[owner]).astype(np.uint32)).astype(np.int64) + table_base[:-1][owner]
@@ -622,16 +624,16 @@ def _run_chained(jobs: list[_Job]) -> list[np.ndarray]:
     jump[jump >= 8 * byte_base[1:][owner]] = total  # a codeword may not run past its stream
     jump = np.append(jump, total)
     chain = (8 * byte_base[:-1])[:, None]
-    for _ in range(max(job.count for job in jobs).bit_length()):
+    for _ in range(max(task.count for task in tasks).bit_length()):
         chain = np.concatenate([chain, jump[chain]], axis=1)
         jump = jump[jump]
     results = []
-    for row, job in enumerate(jobs):
-        positions = chain[row, : job.count]
+    for row, task in enumerate(tasks):
+        positions = chain[row, : task.count]
         found = entry[positions]
         symbols = found >> 5
         end = positions[-1:] + (found[-1:] & _LENGTH_MASK)
-        results.append(_check_end(job, symbols, positions[:1], end))
+        results.append(_check_end(task, symbols, positions[:1], end))
     return results
 
 
@@ -873,20 +875,20 @@ def unpack_tables(tables: Sequence[PackedTable]) -> list[tuple[np.ndarray, int |
         StreamDecodeError: (a ValueError) with the table's ``index``: deltas that do not decode, lengths outside
             ``0..max_length``, or lengths violating the Kraft inequality.
     """
-    decoded, jobs = {}, []
+    decoded, tasks = {}, []
     for number, table in enumerate(tables):
         if table.mode != _TABLE_DELTA:
             continue
         try:
-            job = _prepare(number, Stream(table.payload, table.meta_lengths, table.count))
+            task = _prepare_stream(number, Stream(table.payload, table.meta_lengths, table.count))
         except ValueError as error:
             raise StreamDecodeError(number, f"delta code: {error}", "table") from None
-        if isinstance(job, _Job):
-            jobs.append(job)
+        if isinstance(task, _DecodeTask):
+            tasks.append(task)
         else:
-            decoded[number] = job
+            decoded[number] = task
     try:
-        decoded.update(zip((job.index for job in jobs), _run_chained(jobs) if jobs else []))
+        decoded.update(zip((task.index for task in tasks), _decode_by_pointer_doubling(tasks) if tasks else []))
     except StreamDecodeError as error:
         raise StreamDecodeError(error.index, f"delta code: {error.reason}", "table") from None
     results = []

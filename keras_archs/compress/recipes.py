@@ -174,9 +174,9 @@ def recipe_for(model_or_name: Any) -> CompressionRecipe:
     if key in _DEFAULTS:
         return RECIPES[_DEFAULTS[key]]
     try:
-        from keras_archs import registry
+        from keras_archs import applications  # importing it fills the registry
 
-        spec = registry.get_spec(key)
+        spec = applications.get_spec(key)
     except ValueError:
         return RECIPES["deep_compression"]
     return RECIPES[_DEFAULTS.get(spec.name.lower(), "deep_compression")]

@@ -122,7 +122,7 @@ def kmeans_1d(values: np.ndarray, clusters: int, init: str = "linear") -> tuple[
 
     Example:
         >>> centroids, idx = kmeans_1d(np.array([0.1, 0.12, 0.9, 1.0]), 2)
-        >>> centroids.round(2).tolist(), idx.tolist()
+        >>> [round(float(c), 2) for c in centroids], idx.tolist()
         ([0.11, 0.95], [0, 0, 1, 1])
     """
     clusters = _check_clusters(clusters)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_archs import _files
 from keras_archs.data import augment as augment_lib
 from keras_archs.data import pipeline, sources
 
@@ -235,8 +236,7 @@ class _Container:
         if self._tar is None:
             return os.fspath(self.path / name)
         target = os.path.join(scratch, name)
-        with open(target, "wb") as stream:
-            stream.write(self.read(name))
+        _files.write_bytes(target, self.read(name))
         return target
 
     def close(self) -> None:
@@ -443,10 +443,6 @@ def cifar10(
     shuffle_buffer: int | None = None,
     download: bool = True,
 ) -> tf.data.Dataset:
-    """CIFAR-10 as a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels: :data:`CIFAR10_CLASS_NAMES`).
-
-    Args:
-        split: ``"train"`` (50,000) or ``"test"`` (10,000)."""
     return _dataset(
         "cifar10",
         split,
@@ -485,11 +481,6 @@ def cifar100(
     shuffle_buffer: int | None = None,
     download: bool = True,
 ) -> tf.data.Dataset:
-    """CIFAR-100 as a ``tf.data.Dataset`` of ``(images, labels)`` batches.
-
-    Args:
-        split: ``"train"`` (50,000) or ``"test"`` (10,000).
-        label_mode: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses)."""
     if label_mode not in LABEL_MODES:
         raise ValueError(f"Expected `label_mode` to be one of 'fine', 'coarse'. Received: label_mode={label_mode!r}")
     return _dataset(
@@ -520,6 +511,21 @@ _EXAMPLE = """
         >>> images.shape  # doctest: +SKIP
         TensorShape([128, 32, 32, 3])
 """
-if cifar10.__doc__ and cifar100.__doc__:  # docstrings are stripped under `python -OO`
-    cifar10.__doc__ += _COMMON_ARGS_DOC + _EXAMPLE.format(name="cifar10")
-    cifar100.__doc__ += _COMMON_ARGS_DOC + _EXAMPLE.format(name="cifar100")
+# The two functions share most of their documentation: each docstring is assigned whole, from the shared parts.
+cifar10.__doc__ = (
+    """CIFAR-10 as a ``tf.data.Dataset`` of ``(images, labels)`` batches (labels: :data:`CIFAR10_CLASS_NAMES`).
+
+    Args:
+        split: ``"train"`` (50,000) or ``"test"`` (10,000)."""
+    + _COMMON_ARGS_DOC
+    + _EXAMPLE.format(name="cifar10")
+)
+cifar100.__doc__ = (
+    """CIFAR-100 as a ``tf.data.Dataset`` of ``(images, labels)`` batches.
+
+    Args:
+        split: ``"train"`` (50,000) or ``"test"`` (10,000).
+        label_mode: ``"fine"`` (100 classes) or ``"coarse"`` (20 superclasses)."""
+    + _COMMON_ARGS_DOC
+    + _EXAMPLE.format(name="cifar100")
+)

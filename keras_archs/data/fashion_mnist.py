@@ -47,6 +47,7 @@ __all__ = [
     "CLASS_NAMES",
     "NUM_EXAMPLES",
     "SPLITS",
+    "ARRAY_DTYPES",
     "read_idx",
     "load_arrays",
     "fashion_mnist",
@@ -196,13 +197,21 @@ def _read_tfds(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow_datasets as tfds
 
     data = tfds.as_numpy(builder.as_dataset(split=split, batch_size=-1))
-    return np.asarray(data["image"], np.uint8), np.asarray(data["label"], np.int64)
+    return np.asarray(data["image"], np.uint8), np.asarray(data["label"])
+
+
+ARRAY_DTYPES = ("uint8", "float32")
 
 
 def load_arrays(
-    split: str, data_dir: str | os.PathLike | None = None, download: bool = True
+    split: str,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = True,
+    *,
+    limit: int | None = None,
+    dtype: str = "uint8",
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """Finds and reads one split of Fashion-MNIST into memory.
+    """Finds and reads one split of Fashion-MNIST into memory: the one way this package gets Fashion-MNIST arrays.
 
     Args:
         split: ``"train"`` (60,000 examples) or ``"test"`` (10,000).
@@ -210,23 +219,42 @@ def load_arrays(
             (module docstring).
         download: Whether, as the last resort, to download with ``tensorflow_datasets`` (only when ``data_dir`` is
             None).
+        limit: Keep only the first ``limit`` examples, in file order (None: all).
+        dtype: ``"uint8"`` (the stored pixels) or ``"float32"`` (the same values 0..255 as floats, not normalised:
+            what the project's Fashion-MNIST models take).
 
     Returns:
-        ``(images, labels, source)``: ``uint8`` images ``(N, 28, 28, 1)``, integer labels ``(N,)`` and a description
-        of where they were read from.
+        ``(images, labels, source)``: images ``(N, 28, 28, 1)`` of ``dtype`` — with the channel axis, as Keras
+        models take them — values 0..255; ``int64`` labels ``(N,)`` in 0..9 (:data:`CLASS_NAMES`); and a description
+        of where they were read from. ``uint8`` images read from idx files are read-only views of the file's bytes
+        (copy them before writing into them).
 
     Raises:
         DatasetNotFoundError: If no source has the split; the message lists every place looked and how to fix it.
         DatasetCorruptError: If the files found are not valid idx files of Fashion-MNIST.
-        ValueError: If ``split`` is not "train" or "test".
+        ValueError: If ``split`` is not "train" or "test", ``limit`` is not a positive integer or ``dtype`` is not
+            one of :data:`ARRAY_DTYPES`.
 
     Example:
         >>> images, labels, source = load_arrays("test")  # doctest: +SKIP
-        >>> images.shape, labels[:3].tolist()  # doctest: +SKIP
-        ((10000, 28, 28, 1), [9, 2, 1])
+        >>> images.shape, images.dtype.name, labels[:3].tolist()  # doctest: +SKIP
+        ((10000, 28, 28, 1), 'uint8', [9, 2, 1])
     """
     split = pipeline.check_split(split, SPLITS)
     data_dir = pipeline.check_data_dir(data_dir)
+    limit = pipeline.check_int("limit", limit, 1, allow_none=True)
+    if dtype not in ARRAY_DTYPES:
+        raise ValueError(f"Expected `dtype` to be one of 'uint8', 'float32'. Received: dtype={dtype!r}")
+    images, labels, source = _find_and_read(split, data_dir, download, limit)
+    images, labels = images[:limit], labels[:limit]
+    if dtype != "uint8":
+        images = images.astype(dtype)
+    return images, labels.astype(np.int64), source
+
+
+def _find_and_read(
+    split: str, data_dir: str | None, download: bool, limit: int | None
+) -> tuple[np.ndarray, np.ndarray, str]:
     log = sources.SearchLog("Fashion-MNIST", split)
     if data_dir is not None:
         directories = [(pathlib.Path(data_dir), "data_dir"), (pathlib.Path(data_dir) / "fashion-mnist", "data_dir")]
@@ -250,7 +278,7 @@ def load_arrays(
             log.miss("tensorflow_datasets download", "skipped (download=False)")
     if builder is None:
         raise log.error(_HINT)
-    images, labels = _read_tfds(builder, split)
+    images, labels = _read_tfds(builder, split if limit is None else f"{split}[:{limit}]")
     return images, labels, f"tensorflow_datasets fashion_mnist in {builder.data_dir}"
 
 

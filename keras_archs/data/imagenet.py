@@ -261,4 +261,4 @@ def imagenet(
     size = config.image_size or DEFAULT_SIZE
     with_seeds = config.augment or config.erasing
     transform = _transform(config, size, crops, float(crop_fraction))
-    return pipeline.finish(records, config, transform, with_seeds=with_seeds)
+    return pipeline.transform_and_batch(records, config, transform, with_seeds=with_seeds)

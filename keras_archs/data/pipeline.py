@@ -11,7 +11,7 @@ The order of a pipeline is fixed (and the same for every dataset):
    epoch) ->
 5. decode + augment + resize, per example, in parallel, order preserved ->
 6. ``batch`` ->
-7. normalisation for the model (:func:`preprocess`), on whole batches ->
+7. normalisation for the model (:func:`keras_archs.data.preprocessing.preprocess`), on whole batches ->
 8. ``prefetch``.
 
 With ``seed`` set, two pipelines built with the same arguments give the same batches, epoch after epoch (each epoch
@@ -35,8 +35,9 @@ from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
+from keras_archs.data.preprocessing import check_mode, preprocess
+
 __all__ = [
-    "MODES",
     "PipelineConfig",
     "check_bool",
     "check_data_dir",
@@ -44,17 +45,13 @@ __all__ = [
     "check_split",
     "make_config",
     "model_input",
-    "preprocess",
     "for_input_context",
     "per_example_seeds",
-    "finish",
+    "transform_and_batch",
     "from_arrays",
 ]
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-# Normalisation modes, as recorded in ModelSpec.preprocessing; semantics of keras_archs.imagenet_utils.preprocess_input.
-MODES = ("caffe", "squeezenet_caffe", "tf", "torch")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +62,8 @@ class PipelineConfig:
         split: The split (already checked against the dataset's splits).
         batch_size: Examples per batch.
         image_size: Output height and width; None keeps the dataset's native size.
-        mode: Normalisation mode (one of :data:`MODES`); None leaves pixel values on the 0..255 scale.
+        mode: Normalisation mode (one of ``keras_archs.data.preprocessing.MODES``); None leaves pixel values on the
+            0..255 scale.
         augment: Whether to apply the paper's training augmentation.
         erasing: Whether to apply random erasing (Zhong et al. 2017).
         shuffle: Whether to shuffle.
@@ -155,19 +153,21 @@ def model_input(for_model: str | None, image_size: int | None) -> tuple[int | No
     image_size = check_int("image_size", image_size, 1, allow_none=True)
     if for_model is None:
         return image_size, None
-    from keras_archs import registry  # the registry imports every family (keras); only needed with for_model
+    from keras_archs import applications  # importing it fills the registry (every family); only with for_model
 
     if not isinstance(for_model, str):
         raise TypeError(
             f"Expected `for_model` to be a registered model name or None. Received: for_model={for_model!r} "
             f"of type {type(for_model).__name__}"
         )
-    spec = registry.get_spec(for_model)
-    if spec.preprocessing not in MODES:
+    spec = applications.get_spec(for_model)
+    try:
+        check_mode(spec.preprocessing, allow_none=False)
+    except ValueError as error:
         raise ValueError(
             f"Model {spec.name!r} records preprocessing={spec.preprocessing!r}, which the data pipelines do not "
-            f"implement (accepted: {', '.join(MODES)})."
-        )
+            f"implement: {error}"
+        ) from None
     return (image_size if image_size is not None else spec.default_size), spec.preprocessing
 
 
@@ -262,55 +262,6 @@ def for_input_context(input_context: tf.distribute.InputContext, global_batch_si
     return kwargs
 
 
-def _mode_constants(mode: str) -> tuple[tuple[float, ...], tuple[float, ...] | None]:
-    # The constants live beside preprocess_input (and SqueezeNet's Caffe mean beside SqueezeNet), so the in-graph
-    # version below cannot drift from the eager one.
-    from keras_archs import imagenet_utils
-
-    if mode == "caffe":
-        return imagenet_utils.CAFFE_MEAN_BGR, None
-    if mode == "squeezenet_caffe":
-        from keras_archs.applications.squeezenet import CAFFE_BGR_MEAN
-
-        return CAFFE_BGR_MEAN, None
-    return imagenet_utils.TORCH_MEAN_RGB, imagenet_utils.TORCH_STD_RGB
-
-
-def preprocess(images: tf.Tensor, mode: str | None) -> tf.Tensor:
-    """Normalises RGB images on the 0..255 scale for a model, with TensorFlow ops (usable inside ``tf.data``).
-
-    Same results as ``keras_archs.imagenet_utils.preprocess_input(x, mode=...)`` with ``channels_last`` data, plus the
-    ``"squeezenet_caffe"`` mode (``"caffe"`` with Caffe SqueezeNet's mean (104, 117, 123)).
-
-    Args:
-        images: A tensor ``(..., height, width, 3)`` of any real dtype, values in 0..255, RGB.
-        mode: ``"caffe"`` (RGB -> BGR, minus the ImageNet BGR mean), ``"squeezenet_caffe"``, ``"tf"`` (to [-1, 1]),
-            ``"torch"`` (to [0, 1], minus mean, over std, RGB), or None (cast to float32 only).
-
-    Returns:
-        A float32 tensor of the same shape.
-
-    Raises:
-        ValueError: If ``mode`` is not one of these.
-
-    Example:
-        >>> import tensorflow as tf
-        >>> preprocess(tf.constant([[255.0, 255.0, 255.0]]), "tf").numpy().tolist()
-        [[1.0, 1.0, 1.0]]
-    """
-    if mode is not None and mode not in MODES:
-        raise ValueError(f"Expected `mode` to be one of {', '.join(MODES)} or None. Received: mode={mode!r}")
-    x = tf.cast(images, tf.float32)
-    if mode is None:
-        return x
-    if mode == "tf":
-        return x / 127.5 - 1.0
-    mean, std = _mode_constants(mode)
-    if mode == "torch":
-        return (x / 255.0 - tf.constant(mean, tf.float32)) / tf.constant(std, tf.float32)
-    return tf.reverse(x, axis=[-1]) - tf.constant(mean, tf.float32)
-
-
 def per_example_seeds(seed: int | None) -> tf.data.Dataset:
     """An endless dataset of ``int64[2]`` seeds for stateless random ops, new values each epoch.
 
@@ -319,7 +270,7 @@ def per_example_seeds(seed: int | None) -> tf.data.Dataset:
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2, drop_remainder=True)
 
 
-def finish(
+def transform_and_batch(
     dataset: tf.data.Dataset,
     config: PipelineConfig,
     transform: Callable[..., tuple[tf.Tensor, tf.Tensor]],
@@ -385,17 +336,15 @@ def from_arrays(
         def example(index, seed):
             return transform(tf.gather(images, index), seed), tf.gather(labels, index)
 
-        return finish(indices, config, example, with_seeds=True)
+        return transform_and_batch(indices, config, example, with_seeds=True)
 
     mode = config.mode
 
     def batch(batch_indices):
-        return preprocess_if(transform(tf.gather(images, batch_indices)), mode), tf.gather(labels, batch_indices)
+        batch_images = transform(tf.gather(images, batch_indices))
+        if mode is not None:  # without a model the images keep their dtype (uint8 Fashion-MNIST stays uint8)
+            batch_images = preprocess(batch_images, mode)
+        return batch_images, tf.gather(labels, batch_indices)
 
     batches = indices.batch(config.batch_size, drop_remainder=config.drop_remainder)
     return batches.map(batch, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
-
-
-def preprocess_if(images: tf.Tensor, mode: str | None) -> tf.Tensor:
-    """``images`` unchanged when ``mode`` is None (keeping ``uint8``), else :func:`preprocess` ``(images, mode)``."""
-    return images if mode is None else preprocess(images, mode)

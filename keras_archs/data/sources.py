@@ -89,6 +89,13 @@ def _import_tfds(log: SearchLog, place: str):
     return tfds
 
 
+def _tfds_data_dir(data_dir: str | os.PathLike | None) -> str | None:
+    """``data_dir``, else ``$TFDS_DATA_DIR`` read now (tfds reads it once, at import), else None (tfds' default)."""
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    return os.environ.get("TFDS_DATA_DIR") or None
+
+
 def prepared_tfds_builder(name: str, log: SearchLog, data_dir: str | os.PathLike | None = None):
     """A ``tensorflow_datasets`` builder for ``name`` whose data is already prepared, or None (the miss is logged).
 
@@ -101,15 +108,13 @@ def prepared_tfds_builder(name: str, log: SearchLog, data_dir: str | os.PathLike
     Returns:
         A prepared ``tfds.core.DatasetBuilder`` or None. Never downloads anything.
     """
-    if data_dir is None:
-        # tfds reads TFDS_DATA_DIR once, at import; reading it here honours a value set later too.
-        data_dir = os.environ.get("TFDS_DATA_DIR") or None
+    data_dir = _tfds_data_dir(data_dir)
     place = f"tensorflow_datasets {name!r} prepared in {data_dir if data_dir is not None else 'its default data_dir'}"
     tfds = _import_tfds(log, place)
     if tfds is None:
         return None
     try:
-        builder = tfds.builder(name, data_dir=None if data_dir is None else os.fspath(data_dir))
+        builder = tfds.builder(name, data_dir=data_dir)
     except Exception as error:  # tfds raises its own error types for unknown names / unreadable dirs
         log.miss(place, f"tfds.builder failed: {type(error).__name__}: {error}")
         return None
@@ -120,18 +125,25 @@ def prepared_tfds_builder(name: str, log: SearchLog, data_dir: str | os.PathLike
     return builder
 
 
-def download_tfds_builder(name: str, log: SearchLog):
+def download_tfds_builder(name: str, log: SearchLog, data_dir: str | os.PathLike | None = None):
     """Downloads and prepares ``name`` with ``tensorflow_datasets``; returns the builder, or None (the miss is logged).
 
-    Offline, the download fails; the failure is recorded in ``log`` (and so shows in the
+    Args:
+        name: tfds dataset name.
+        log: Where to record why this source was not used.
+        data_dir: Where tfds prepares it; None means ``$TFDS_DATA_DIR`` (read now) or tfds' default.
+
+    Offline, the download fails (after tfds' own retries: about 3.5 minutes with tfds 4.9.10, whose HTTP retries back
+    off exponentially from 0.2 s, 10 times); the failure is recorded in ``log`` (and so shows in the
     :class:`DatasetNotFoundError`) instead of being raised on its own.
     """
-    place = f"tensorflow_datasets download of {name!r}"
+    data_dir = _tfds_data_dir(data_dir)
+    place = f"tensorflow_datasets download of {name!r}" + (f" into {data_dir}" if data_dir is not None else "")
     tfds = _import_tfds(log, place)
     if tfds is None:
         return None
     try:
-        builder = tfds.builder(name)
+        builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()
     except Exception as error:  # network, checksum and disk errors all mean "this source did not work"
         log.miss(place, f"failed: {type(error).__name__}: {error}")

@@ -1,0 +1,53 @@
+"""The compression benchmark scripts that print docs/compression.md's tables run end to end (``--tiny``: a
+random-weight SqueezeNet 1.1 at 64x64; the figures mean nothing, the tables' shape does)."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_tiny(script: str) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return [line for line in result.stdout.splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.slow
+def test_squeezenet_recipes_prints_one_row_per_recipe():
+    rows = run_tiny("squeezenet_recipes.py")
+    assert rows[0].startswith("| recipe | bytes | R agreement (n)")
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| kmeans_6bit", "| default"]
+    assert all(int(row.split(" | ")[1].replace(",", "")) > 100_000 for row in rows[1:])
+
+
+@pytest.mark.slow
+def test_squeezenet_index_cost_prints_layers_and_totals():
+    rows = run_tiny("squeezenet_index_cost.py")
+    assert [row.split(" | ")[0] for row in rows[1:]] == [
+        "| conv1",
+        "| fire2_squeeze1x1",
+        "| fire2_expand1x1",
+        "| total",
+    ]
+    assert "%" in rows[-1]
+
+
+@pytest.mark.slow
+def test_squeezenet_bit_allocation_prints_the_sensitivities_and_an_allocation():
+    rows = run_tiny("squeezenet_bit_allocation.py")
+    assert sum(row.startswith("| fire") for row in rows) == 24
+    allocation = [row for row in rows if row.startswith("| 0.025 |")]
+    assert len(allocation) == 1 and len(allocation[0].split(" | ")[1].split()) == 26
