@@ -18,6 +18,8 @@ fm = importlib.import_module("keras_archs.data.fashion_mnist")
 # balanced classes; the first labels of each file.
 FIRST_TRAIN_LABELS = [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
 FIRST_TEST_LABELS = [9, 2, 1, 1, 6, 1, 4, 6, 5, 7]
+# This package's validation split (fm.validation_mask): its first members in the upstream training file's order.
+FIRST_VALIDATION_INDICES = [2, 9, 24, 27, 36]
 
 
 def _idx_bytes(array, magic):
@@ -252,3 +254,39 @@ def test_tfds_download_fallback_fails_with_the_search_log(tmp_path, monkeypatch)
     ]
     assert places[2].startswith(f"tensorflow_datasets 'fashion_mnist' prepared in {tfds_dir}") and len(places) == 4
     assert "To fix:" in str(info.value) and "tfds build fashion_mnist" in str(info.value)
+
+
+def test_validation_split_is_stratified_disjoint_and_order_independent(idx_fixture):
+    root, (images, labels) = idx_fixture[0], idx_fixture[1]["train"]
+    validation, validation_labels, source = fm.load_arrays("validation", root)
+    rest, rest_labels, _ = fm.load_arrays("train_without_validation", root)
+    # 12 examples, classes 0 and 1 twice: fewer than 600 per class, so every example is in "validation".
+    assert len(validation) == 12 and len(rest) == 0 and "validation split" in source
+    np.testing.assert_array_equal(validation[..., 0], images)  # file order kept
+    assert validation_labels.tolist() == labels.tolist() and rest_labels.shape == (0,)
+    # The selection depends on the content only: shuffling the examples selects the same ones.
+    big = np.random.default_rng(1).integers(0, 256, (40, 28, 28), dtype=np.uint8)
+    big_labels = np.arange(40) % 2
+    original = fm.validation_mask(big, big_labels)
+    order = np.random.default_rng(2).permutation(40)
+    np.testing.assert_array_equal(fm.validation_mask(big[order], big_labels[order]), original[order])
+    with pytest.raises(ValueError, match="uint8"):
+        fm.validation_mask(big.astype(np.float32), big_labels)
+
+
+def test_real_validation_split(debian_arrays):
+    train_images, train_labels, _ = debian_arrays["train"]
+    validation, validation_labels, _ = fm.load_arrays("validation")
+    rest, rest_labels, _ = fm.load_arrays("train_without_validation")
+    assert len(validation) == fm.NUM_EXAMPLES["validation"] == 6_000
+    assert len(rest) == fm.NUM_EXAMPLES["train_without_validation"] == 54_000
+    assert np.bincount(validation_labels, minlength=10).tolist() == [600] * 10
+    # Together they are the training split, each example exactly once, in file order.
+    mask = fm.validation_mask(train_images, train_labels)
+    np.testing.assert_array_equal(validation, train_images[mask])
+    np.testing.assert_array_equal(rest_labels, train_labels[~mask])
+    # Pinned: the split never changes (first validation indices in the upstream file order).
+    assert np.flatnonzero(mask)[:5].tolist() == FIRST_VALIDATION_INDICES
+    # The tf.data pipeline serves the same split.
+    batch_images, batch_labels = next(iter(fashion_mnist("validation", batch_size=8)))
+    np.testing.assert_array_equal(batch_images.numpy(), validation[:8])

@@ -29,6 +29,7 @@ dimension ``N``; images: magic ``0x00000803``, dimensions ``N, 28, 28``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import pathlib
 import zlib
@@ -47,10 +48,12 @@ __all__ = [
     "CLASS_NAMES",
     "NUM_EXAMPLES",
     "SPLITS",
+    "VALIDATION_PER_CLASS",
     "ARRAY_DTYPES",
     "read_idx",
     "load_arrays",
     "fashion_mnist",
+    "validation_mask",
 ]
 
 DEBIAN_DIR = pathlib.Path("/usr/share/datasets/fashion-mnist")  # Debian package dataset-fashion-mnist
@@ -58,9 +61,17 @@ LABEL_MAGIC = 0x00000801  # unsigned byte, 1 dimension
 IMAGE_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
-SPLITS = ("train", "test")
-NUM_EXAMPLES = {"train": 60_000, "test": 10_000}  # Xiao et al. 2017, Sec. 2
+SPLITS = ("train", "test", "validation", "train_without_validation")
+# Xiao et al. 2017, Sec. 2 (train, test); the other two are this package's partition of "train" (below).
+NUM_EXAMPLES = {"train": 60_000, "test": 10_000, "validation": 6_000, "train_without_validation": 54_000}
 _FILE_PREFIX = {"train": "train", "test": "t10k"}
+# The validation split: 600 of each class's 6,000 training images (10 %, stratified), held out from fitting so that
+# every choice (epochs, recipe, fine-tuning, early stopping) is made on it and the test split is read once at the end.
+# Which 600: those whose SHA-256 of (label byte, 784 pixel bytes) is smallest. The choice depends on the images
+# alone, so it is the same whatever order a source stores them in (tfds shuffles), needs no index file, and is fixed
+# for ever; it is no more "random" than a seeded permutation and has no seed to forget.
+VALIDATION_PER_CLASS = 600
+_DERIVED_SPLITS = ("validation", "train_without_validation")
 # Xiao et al. 2017, Table 1 (label order of the files).
 CLASS_NAMES = (
     "T-shirt/top",
@@ -193,6 +204,41 @@ def _read_dir(files: tuple[pathlib.Path, pathlib.Path]) -> tuple[np.ndarray, np.
     return images[..., None], labels
 
 
+def validation_mask(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Which of the 60,000 training examples form the ``"validation"`` split (see :data:`VALIDATION_PER_CLASS`).
+
+    Args:
+        images: The training images, uint8, ``(N, 28, 28)`` or ``(N, 28, 28, 1)``, in any order.
+        labels: Their labels ``(N,)``, 0..9.
+
+    Returns:
+        A boolean ``(N,)`` mask, True for the examples of the validation split: per class, the
+        :data:`VALIDATION_PER_CLASS` examples with the smallest SHA-256 of (label byte, pixel bytes), or all of the
+        class's examples when it has fewer.
+
+    Raises:
+        ValueError: ``images`` is not uint8 or its length differs from ``labels``'.
+    """
+    images = np.asarray(images)
+    labels = np.asarray(labels).reshape(-1)
+    if images.dtype != np.uint8 or len(images) != len(labels):
+        raise ValueError(
+            "validation_mask takes the uint8 training images and their labels, of the same length. Received: "
+            f"images of dtype {images.dtype} and length {len(images)}, {len(labels)} labels."
+        )
+    flat = np.ascontiguousarray(images.reshape(len(images), -1))
+    keys = np.array(
+        [hashlib.sha256(bytes([int(label) & 0xFF]) + row.tobytes()).digest() for label, row in zip(labels, flat)],
+        dtype="S32",
+    )
+    mask = np.zeros(len(labels), bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        chosen = members[np.argsort(keys[members], kind="stable")[:VALIDATION_PER_CLASS]]
+        mask[chosen] = True
+    return mask
+
+
 def _read_tfds(builder: Any, split: str) -> tuple[np.ndarray, np.ndarray]:
     import tensorflow_datasets as tfds
 
@@ -214,12 +260,14 @@ def load_arrays(
     """Finds and reads one split of Fashion-MNIST into memory: the one way this package gets Fashion-MNIST arrays.
 
     Args:
-        split: ``"train"`` (60,000 examples) or ``"test"`` (10,000).
+        split: ``"train"`` (60,000 examples), ``"test"`` (10,000), ``"validation"`` (6,000 of the training images,
+            600 per class: :func:`validation_mask`) or ``"train_without_validation"`` (the other 54,000). Fit on
+            ``"train_without_validation"``, choose on ``"validation"``, report ``"test"`` once.
         data_dir: Directory holding the idx files (or a tfds data directory); None searches the default places
             (module docstring).
         download: Whether, as the last resort, to download with ``tensorflow_datasets`` (only when ``data_dir`` is
             None).
-        limit: Keep only the first ``limit`` examples, in file order (None: all).
+        limit: Keep only the first ``limit`` examples of the split, in file order (None: all).
         dtype: ``"uint8"`` (the stored pixels) or ``"float32"`` (the same values 0..255 as floats, not normalised:
             what the project's Fashion-MNIST models take).
 
@@ -232,7 +280,7 @@ def load_arrays(
     Raises:
         DatasetNotFoundError: If no source has the split; the message lists every place looked and how to fix it.
         DatasetCorruptError: If the files found are not valid idx files of Fashion-MNIST.
-        ValueError: If ``split`` is not "train" or "test", ``limit`` is not a positive integer or ``dtype`` is not
+        ValueError: If ``split`` is not one of :data:`SPLITS`, ``limit`` is not a positive integer or ``dtype`` is not
             one of :data:`ARRAY_DTYPES`.
 
     Example:
@@ -245,7 +293,15 @@ def load_arrays(
     limit = pipeline.check_int("limit", limit, 1, allow_none=True)
     if dtype not in ARRAY_DTYPES:
         raise ValueError(f"Expected `dtype` to be one of 'uint8', 'float32'. Received: dtype={dtype!r}")
-    images, labels, source = _find_and_read(split, data_dir, download, limit)
+    if split in _DERIVED_SPLITS:
+        images, labels, source = _find_and_read("train", data_dir, download, None)
+        keep = validation_mask(images, labels)
+        if split == "train_without_validation":
+            keep = ~keep
+        images, labels = images[keep], labels[keep]
+        source = f"{split} split of the training images ({source})"
+    else:
+        images, labels, source = _find_and_read(split, data_dir, download, limit)
     images, labels = images[:limit], labels[:limit]
     if dtype != "uint8":
         images = images.astype(dtype)
@@ -326,7 +382,8 @@ def fashion_mnist(
     (:data:`CLASS_NAMES`).
 
     Args:
-        split: ``"train"`` or ``"test"``.
+        split: One of :data:`SPLITS` (``"train"``, ``"test"``, ``"validation"``, ``"train_without_validation"``;
+            see :func:`load_arrays`).
         batch_size: Examples per batch.
         for_model: A registered model name (``keras_archs.list_models()``): input size and normalisation from its
             ``ModelSpec``.
