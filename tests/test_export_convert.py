@@ -180,6 +180,7 @@ def test_squeezenet_imagenet_layout_float32_is_exact_and_ships_imagenet_labels(t
 
 def test_cifar_resnet20_int8_from_a_labelled_dataset(tmp_path):
     # ZeroPaddedIdentity (option-A shortcut) must map onto builtin STRIDED_SLICE + PAD.
+    keras.utils.set_random_seed(0)  # random weights: some draws give a network whose top-1 never changes
     model = applications.get_model("CifarResNet20", weights=None)
     _estimate_batch_statistics(model, _varied_images(64, 32, seed=10))
     images = _varied_images(48, 32, seed=1)
@@ -202,6 +203,7 @@ def test_cifar_resnet20_int8_from_a_labelled_dataset(tmp_path):
 
 
 def test_mobilenet_small_int8_with_float_io(tmp_path):
+    keras.utils.set_random_seed(0)
     model = applications.get_model("MobileNet", weights=None, alpha=0.25, input_shape=(32, 32, 3), classes=10)
     _estimate_batch_statistics(model, _varied_images(64, 32, seed=20))
     calibration, data = _varied_images(64, 32, seed=21), _varied_images(40, 32, seed=22)
@@ -243,6 +245,7 @@ def test_an_op_without_builtin_kernel_is_named_and_nothing_is_written(tmp_path):
 
 
 def test_batch_size_two_pads_the_last_batch(tmp_path):
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((16,), name="features")
     outputs = keras.layers.Dense(8, activation="softmax")(keras.layers.Dense(32, activation="relu")(inputs))
     model = keras.Model(inputs, outputs, name="mlp")
