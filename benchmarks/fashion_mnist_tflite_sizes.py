@@ -10,7 +10,6 @@ Usage: python benchmarks/fashion_mnist_tflite_sizes.py [--archive saved_models/s
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import pathlib
 import sys
@@ -27,15 +26,16 @@ def main(argv=None):
     parser.add_argument("--archive", default=str(root / "saved_models" / "squeezenet_fashion_mnist.kadc"))
     args = parser.parse_args(argv)
 
-    from keras_archs import compress, demo, registry
-    from keras_archs.export import tflite
+    from keras_archs import applications, compress, demo
+    from keras_archs.data.fashion_mnist import load_arrays
+    from keras_archs.export import to_tflite, verify_tflite
 
-    images, labels, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays("test")
+    images, labels, _ = load_arrays("test")
     x_test, y_test = images.astype(np.float32), labels
-    train, _, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays("train")
+    train, _, _ = load_arrays("train")
     representative = train[:500].astype(np.float32)
     models = {
-        "uncompressed (.keras)": registry.get_model("SqueezeNet1_1", weights="fashion_mnist"),
+        "uncompressed (.keras)": applications.get_model("SqueezeNet1_1", weights="fashion_mnist"),
         "deep-compressed (.kadc decoded)": compress.load(args.archive),
     }
     print(f"archive {args.archive}: {os.path.getsize(args.archive):,} bytes")
@@ -45,10 +45,10 @@ def main(argv=None):
         for name, model in models.items():
             for mode, io in (("float32", "float32"), ("float16", "float32"), ("dynamic", "float32"), ("int8", "uint8")):
                 path = pathlib.Path(tmp) / f"{name.split()[0]}_{mode}.tflite"
-                exported = tflite.to_tflite(
+                exported = to_tflite(
                     model, path, mode=mode, io_dtype=io, representative_data=representative if mode == "int8" else None
                 )
-                check = tflite.verify_tflite(path, model, (x_test, y_test))
+                check = verify_tflite(path, model, (x_test, y_test))
                 print(
                     f"| {name} | {mode} | {io} | {exported.bytes:,} | {demo.gzip_size(path):,} | "
                     f"{check.tflite_accuracy:.4f} |",

@@ -1,7 +1,10 @@
-"""Keras vs TensorFlow Lite latency at batch 1, every TFLite mode side by side in one process.
+"""Keras vs TensorFlow Lite latency at batch 1, every TFLite mode side by side in one process; and, with
+``--conversion-route``, the time of the two routes from a Keras model to a float32 flatbuffer.
 
 Usage: python benchmarks/tflite_latency.py [--runs 50] [--warmup 10] [--threads 2]
                                           [--models squeezenet224 fashion_mnist mobilenet]
+       python benchmarks/tflite_latency.py --conversion-route [--repeats 3]
+                                          [--models squeezenet224 mobilenet inception_resnet_v2_75]
 
 Models: ``squeezenet224`` (SqueezeNet 1.1, 224x224, 1000 classes, random weights: latency and size do not depend on the
 values), ``fashion_mnist`` (the shipped Fashion-MNIST SqueezeNet 1.1, 28x28x1 raw pixels), ``mobilenet`` (MobileNet
@@ -14,13 +17,18 @@ Timed, each the median of ``--runs`` calls after ``--warmup`` calls on one fixed
 * ``tflite <mode>``: ``set_tensor`` + ``invoke()`` + ``get_tensor`` in the LiteRT interpreter (XNNPACK, its default).
 Threads: TensorFlow intra-op = ``--threads``, inter-op = 1; interpreter ``num_threads=--threads``.
 Bytes: the ``.keras`` file for Keras, the ``.tflite`` file (and its gzip size) for TFLite. Prints a Markdown table.
+
+``--conversion-route`` times, median of ``--repeats``, Keras model -> float32 flatbuffer bytes: (a) the route of
+``keras_archs.export.convert`` (a ``tf.function`` of ``model(x)`` with the variables held by a ``tf.Module``, given to
+``TFLiteConverter.from_concrete_functions``), (b) ``model.export()`` to a SavedModel then ``from_saved_model``; with the
+bytes of each file, whether their op lists are equal, and the largest output difference on one random input.
+``inception_resnet_v2_75`` is InceptionResNetV2 at 75x75 (its smallest input), random weights.
 """
 
 from __future__ import annotations
 
 import argparse
 import gzip
-import importlib
 import os
 import pathlib
 import platform
@@ -38,35 +46,41 @@ def _median_ms(call, runs: int, warmup: int) -> float:
     return median_ms(call, runs, warmup)
 
 
+_RANDOM_MODELS = {  # name -> (registry name, input size, preprocessing mode)
+    "squeezenet224": ("SqueezeNet1_1", 224, "squeezenet_caffe"),
+    "mobilenet": ("MobileNet", 224, "tf"),
+    "inception_resnet_v2_75": ("InceptionResNetV2", 75, "tf"),
+}
+
+
 def _model_and_data(name: str):
-    """(model, one input, calibration inputs, label set, preprocessing) for a benchmark model name."""
-    import keras_archs
-    from keras_archs import registry
-    from keras_archs.data import pipeline
+    """(model, one input, calibration inputs, label names, preprocessing) for a benchmark model name."""
+    from keras_archs import applications
+    from keras_archs.data import DatasetNotFoundError, pipeline
 
     rng = np.random.default_rng(0)
     if name == "fashion_mnist":
-        model = keras_archs.SqueezeNet(version="1.1", weights="fashion_mnist")
+        from keras_archs.data.fashion_mnist import CLASS_NAMES, load_arrays
+
+        model = applications.get_model("SqueezeNet1_1", weights="fashion_mnist")
         try:
-            images = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays("train")[0]
+            images = load_arrays("train")[0]
             calibration = images[rng.permutation(len(images))[:200]].astype(np.float32)
-        except (OSError, ValueError):  # no Fashion-MNIST here: latency does not depend on the data
+        except DatasetNotFoundError:  # no Fashion-MNIST here: latency does not depend on the data
             calibration = rng.uniform(0, 255, (200, 28, 28, 1)).astype(np.float32)
-        return model, calibration[:1], calibration, "fashion_mnist", None
-    spec_name, mode = {"squeezenet224": ("SqueezeNet1_1", "squeezenet_caffe"), "mobilenet": ("MobileNet", "tf")}[name]
-    model = registry.get_model(spec_name, weights=None, input_shape=(224, 224, 3))
-    calibration = np.asarray(pipeline.preprocess(rng.uniform(0, 255, (200, 224, 224, 3)).astype(np.float32), mode))
+        return model, calibration[:1], calibration, list(CLASS_NAMES), None
+    spec_name, size, mode = _RANDOM_MODELS[name]
+    model = applications.get_model(spec_name, weights=None, input_shape=(size, size, 3))
+    calibration = np.asarray(pipeline.preprocess(rng.uniform(0, 255, (200, size, size, 3)).astype(np.float32), mode))
     return model, calibration[:1], calibration, None, mode
 
 
 def _tflite_call(path: pathlib.Path, x: np.ndarray, threads: int):
-    from keras_archs.export import tflite
+    from keras_archs.export import _litert
 
-    cls, _ = tflite.interpreter_class()
-    interpreter = cls(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
-    source, target = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    quantized = tflite.quantize_input(x, source)  # the same input quantisation verify_tflite uses
+    runner = _litert.LiteRTRunner(model_path=path, num_threads=threads)
+    interpreter, source, target = runner.interpreter, runner.input, runner.output
+    quantized = _litert.quantize_input(x, source)  # the same input quantisation verify_tflite uses
 
     def call():
         interpreter.set_tensor(source["index"], quantized)
@@ -120,17 +134,60 @@ def _rows(name: str, args: argparse.Namespace, workdir: pathlib.Path) -> list[li
     ]
 
 
+def _conversion_rows(name: str, repeats: int, workdir: pathlib.Path) -> list[str]:
+    import time
+
+    import tensorflow as tf
+
+    from keras_archs.export import _arguments, _litert, convert
+
+    model, x, _, _, _ = _model_and_data(name)
+    example_shape, dtype, input_name = _arguments.model_io(model)
+
+    def concrete_function_route() -> bytes:
+        converter = convert._make_converter(model, (1, *example_shape), dtype, input_name)
+        convert._configure(converter, "float32", "float32", None)
+        return converter.convert()
+
+    def saved_model_route() -> bytes:
+        folder = workdir / f"{name}_saved_model"
+        model.export(str(folder), verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(folder))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+
+    results = {}
+    for label, route in (
+        ("concrete function (keras_archs)", concrete_function_route),
+        ("SavedModel", saved_model_route),
+    ):
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            content = route()
+            seconds.append(time.perf_counter() - started)
+        runner = _litert.LiteRTRunner(model_content=content)
+        ops = [op for op, _ in _litert.op_names(runner.interpreter) or []]
+        results[label] = (float(np.median(seconds)), len(content), ops, runner(x))
+    (_, _, ops_a, out_a), (_, _, ops_b, out_b) = results.values()
+    same_ops = "yes" if sorted(ops_a) == sorted(ops_b) else "no"
+    difference = float(np.abs(out_a - out_b).max())
+    return [
+        f"| {name} | {label} | {seconds:.2f} | {size:,} | {same_ops} | {difference:.3g} |"
+        for label, (seconds, size, _, _) in results.items()
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--models",
-        nargs="+",
-        default=["squeezenet224", "fashion_mnist"],
-        choices=("squeezenet224", "fashion_mnist", "mobilenet"),
+        "--models", nargs="+", default=["squeezenet224", "fashion_mnist"], choices=("fashion_mnist", *_RANDOM_MODELS)
     )
+    parser.add_argument("--conversion-route", action="store_true", help="time the two conversion routes instead")
+    parser.add_argument("--repeats", type=int, default=3, help="--conversion-route: conversions per route")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -139,15 +196,23 @@ def main() -> None:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
-    from keras_archs.export import tflite
+    from keras_archs.export import interpreter_class
 
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; python "
         f"{sys.version.split()[0]}, tensorflow {tf.__version__}, keras {keras.__version__}, interpreter "
-        f"{tflite.interpreter_class()[1]}; batch 1, {args.threads} threads, median of {args.runs} runs after "
+        f"{interpreter_class()[1]}; batch 1, {args.threads} threads, median of {args.runs} runs after "
         f"{args.warmup} warm-up; ratio = median / keras tf.function"
     )
     print()
+    if args.conversion_route:
+        print("| model | route | median s | bytes | same ops | max output diff |")
+        print("|---|---|---:|---:|---|---:|")
+        with tempfile.TemporaryDirectory() as workdir:
+            for name in args.models:
+                for row in _conversion_rows(name, args.repeats, pathlib.Path(workdir)):
+                    print(row, flush=True)
+        return
     print("| model | format | bytes | gzip bytes | median ms | ratio vs Keras |")
     print("|---|---|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as workdir:

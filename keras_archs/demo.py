@@ -1,19 +1,21 @@
 """``keras-archs demo``: the package end to end on the shipped Fashion-MNIST SqueezeNet, in a few minutes on a CPU.
 
-1. load the shipped Keras model and evaluate it on the 10,000 test images;
+1. load the shipped Keras model and evaluate it on the test images (all 10,000, or the first ``test_limit``);
 2. deep-compress it (prune -> share -> Huffman) with a short fine-tune on a subset of the training set;
 3. decode the archive back to Keras and evaluate it;
 4. export the decoded model to int8 TFLite and evaluate it in the LiteRT interpreter;
 5. also evaluate the shipped archive (the full-length ``keras-archs compress`` run);
 6. print one table (format, bytes, accuracy, batch-1 latency) and write a plot (accuracy vs size);
-7. when the Deep Compression ImageNet SqueezeNet 1.0 weights are available, re-compress it with its default recipe and
-   show its size next to the published 675,763-byte file.
+7. when the Deep Compression ImageNet SqueezeNet 1.0 weights are given (a ``.net`` path, or "imagenet" to download),
+   re-compress it with its default recipe and show its size next to the size of the file it was given (the published
+   file is 675,763 bytes), with the top-1 agreement of the two on crops of scikit-image's photos.
+
+:func:`run_demo` runs both parts; :func:`fashion_mnist_rows` and :func:`imagenet_rows` run one each.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
 import pathlib
@@ -22,13 +24,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["DemoRow", "run_demo"]
+__all__ = ["DemoRow", "fashion_mnist_rows", "imagenet_rows", "run_demo"]
 
 PUBLISHED_DC_SQUEEZENET_BYTES = 675_763  # songhan/SqueezeNet-Deep-Compression, SqueezeNet_v1.0 (DESIGN.md §5)
+PHOTOS = ("chelsea", "coffee", "rocket", "astronaut")  # scikit-image sample photos of the agreement check
 
 
 @dataclasses.dataclass
 class DemoRow:
+    """One line of the demo's table: a file format, its bytes, accuracy and batch-1 latency (None: not measured)."""
+
     format: str
     bytes: int
     accuracy: float | None
@@ -76,9 +81,7 @@ def gzip_size(path: str | os.PathLike) -> int:
     return len(gzip.compress(pathlib.Path(path).read_bytes(), compresslevel=9, mtime=0))
 
 
-def photo_multi_crops(
-    size: int = 227, names: tuple[str, ...] = ("chelsea", "coffee", "rocket", "astronaut")
-) -> np.ndarray:
+def photo_multi_crops(size: int = 227, names: tuple[str, ...] = PHOTOS) -> np.ndarray:
     """RGB 0..255 crops of scikit-image's sample photos: centre + 4 corners at 100 / 87.5 / 75 % of the short side,
     each also flipped (the multi-crop protocol of AlexNet/GoogLeNet evaluation), resized to ``size``.
 
@@ -108,12 +111,18 @@ def photo_multi_crops(
     return np.stack(crops)
 
 
+def _outputs(model: Any, x: np.ndarray, batch_size: int = 40) -> np.ndarray:
+    return np.concatenate(
+        [np.asarray(model(x[i : i + batch_size], training=False)) for i in range(0, len(x), batch_size)]
+    )
+
+
 def agreement_on_photos(
     reference: Any, candidate: Any, crops: np.ndarray, threshold: float = 0.3
 ) -> tuple[float, float, int]:
     """(top-1 agreement, mean KL(reference || candidate), n) over the crops where ``reference`` is confident."""
-    p = reference.predict(crops, batch_size=40, verbose=0)
-    q = candidate.predict(crops, batch_size=40, verbose=0)
+    p = _outputs(reference, crops)
+    q = _outputs(candidate, crops)
     confident = p.max(axis=1) > threshold
     kl = np.sum(p * (np.log(p + 1e-12) - np.log(q + 1e-12)), axis=1)[confident]
     return float(np.mean(p.argmax(1)[confident] == q.argmax(1)[confident])), float(kl.mean()), int(confident.sum())
@@ -121,18 +130,19 @@ def agreement_on_photos(
 
 def tflite_latency_ms(path: str | os.PathLike, example: np.ndarray, runs: int = 30, num_threads: int = 2) -> float:
     """Median wall time of one ``invoke()`` of the interpreter on a batch-1 input (quantised if the file wants it)."""
-    from keras_archs.export import tflite
+    from keras_archs.export import _litert
 
-    interpreter_type, _ = tflite.interpreter_class()
-    interpreter = interpreter_type(model_path=os.fspath(path), num_threads=num_threads)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], tflite.quantize_input(np.asarray(example[None], np.float32), detail))
-    return _median_ms(interpreter.invoke, runs)
+    runner = _litert.LiteRTRunner(model_path=path, num_threads=num_threads)
+    runner.interpreter.set_tensor(
+        runner.input["index"], _litert.quantize_input(np.asarray(example[None], np.float32), runner.input)
+    )
+    return _median_ms(runner.interpreter.invoke, runs)
 
 
 def _fashion_mnist(split: str, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    images, labels, _ = importlib.import_module("keras_archs.data.fashion_mnist").load_arrays(split)
+    from keras_archs.data.fashion_mnist import load_arrays
+
+    images, labels, _ = load_arrays(split)
     if limit:
         images, labels = images[:limit], labels[:limit]
     return images.astype(np.float32), labels.astype(np.int64)
@@ -146,6 +156,8 @@ def _plot(rows: list[DemoRow], path: pathlib.Path) -> pathlib.Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    from keras_archs import _files
+
     points = [row for row in rows if row.accuracy is not None]
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for row in points:
@@ -159,7 +171,8 @@ def _plot(rows: list[DemoRow], path: pathlib.Path) -> pathlib.Path | None:
     axis.set_title("SqueezeNet 1.1 on Fashion-MNIST: accuracy vs size")
     axis.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    with _files.atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
     return path
 
@@ -181,41 +194,26 @@ def _table(rows: list[DemoRow]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, cells)])
 
 
-def run_demo(
-    out_dir: str | os.PathLike = "demo_output",
+def fashion_mnist_rows(
+    out: pathlib.Path,
+    progress: Callable[[str], None],
     train_limit: int = 12000,
     epochs: int = 2,
-    dc_weights: str | os.PathLike | None = None,
+    test_limit: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[DemoRow]:
-    """Runs the demo (module docstring) and returns the table rows; writes archive, .tflite, table and plot.
+    """Steps 1-5 of the module docstring: the shipped Keras model, the demo archive, its int8 TFLite, the shipped
+    archive; evaluated on the first ``test_limit`` test images (None: all 10,000)."""
+    from keras_archs import applications, compress, saved_models, weights
+    from keras_archs.export import to_tflite, verify_tflite
 
-    Args:
-        out_dir: Where to write ``squeezenet_fashion_mnist_demo.kadc``, ``.tflite``, ``results.json`` and
-            ``accuracy_vs_size.png``.
-        train_limit: Training images used by the short fine-tune.
-        epochs: Fine-tuning epochs of the short run (split between pruning and weight sharing).
-        dc_weights: Path of the Deep Compression SqueezeNet 1.0 ``.net`` (or "imagenet" to download); None skips it.
-        echo: Where progress lines go.
-
-    Raises:
-        keras_archs.data.DatasetNotFoundError: Fashion-MNIST is not installed (see README).
-    """
-    import keras
-
-    from keras_archs import compress, registry, saved_models, weights
-    from keras_archs.export import tflite
-
-    out = pathlib.Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    progress = _Progress(8 if dc_weights else 7, echo)
     rows: list[DemoRow] = []
-
     progress("loading the shipped Fashion-MNIST SqueezeNet and the test set")
-    model = registry.get_model("SqueezeNet1_1", weights="fashion_mnist")
-    entry = next(e for e in registry.get_spec("SqueezeNet1_1").weights if e.tag == "fashion_mnist")
+    model = applications.get_model("SqueezeNet1_1", weights="fashion_mnist")
+    entry = next(e for e in applications.get_spec("SqueezeNet1_1").weights if e.tag == "fashion_mnist")
     keras_path = weights.shipped_path(entry)
-    x_test, y_test = _fashion_mnist("test")
+    x_test, y_test = _fashion_mnist("test", test_limit)
+    test_set = f"{len(x_test):,} test images"
     example = x_test[0]
     accuracy = compress.evaluate_accuracy(model, (x_test, y_test))
     rows.append(
@@ -223,7 +221,7 @@ def run_demo(
             "Keras .keras (float32)", keras_path.stat().st_size, accuracy, keras_latency_ms(model, example), "shipped"
         )
     )
-    echo(f"    test accuracy {accuracy:.4f}")
+    echo(f"    test accuracy {accuracy:.4f} ({test_set})")
 
     progress(f"deep-compressing: prune -> share -> Huffman, fine-tuning {epochs} epoch(s) on {train_limit:,} images")
     x_train, y_train = _fashion_mnist("train", train_limit)
@@ -248,14 +246,14 @@ def run_demo(
     echo(f"    {archive_path.stat().st_size:,} bytes, test accuracy {accuracy:.4f}")
 
     progress("exporting the decoded model to int8 TFLite and evaluating it in the interpreter")
-    exported = tflite.to_tflite(
+    exported = to_tflite(
         decoded,
         out / "squeezenet_fashion_mnist_int8.tflite",
         mode="int8",
         representative_data=x_train[:500],
         io_dtype="int8",
     )
-    check = tflite.verify_tflite(exported.path, decoded, (x_test, y_test))
+    check = verify_tflite(exported.path, decoded, (x_test, y_test))
     rows.append(
         DemoRow(
             "TFLite int8 (from the archive)",
@@ -283,49 +281,99 @@ def run_demo(
         )
     else:
         echo(f"    {shipped} is not installed; skipped")
+    return rows
 
+
+def _dc_net_path(dc_weights: str | os.PathLike) -> pathlib.Path:
+    """The ``.net`` file: ``dc_weights`` itself, or for "imagenet" the registry's file (downloaded, hash-checked)."""
+    if str(dc_weights) != "imagenet":
+        path = pathlib.Path(dc_weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"No Deep Compression .net file at dc_weights={str(dc_weights)!r}.")
+        return path
+    from keras_archs import applications, weights
+
+    entry = applications.get_spec("SqueezeNet1_0").find_weights("imagenet", include_top=True)
+    return weights.fetch(entry)
+
+
+def imagenet_rows(
+    dc_weights: str | os.PathLike,
+    out: pathlib.Path,
+    progress: Callable[[str], None],
+    echo: Callable[[str], None] = print,
+    photos: tuple[str, ...] = PHOTOS,
+) -> list[DemoRow]:
+    """Step 7 of the module docstring: the given Deep Compression SqueezeNet 1.0 ``.net`` (its own size) and its
+    re-compression with the default recipe, no data; agreement measured on multi-crops of ``photos``."""
+    from keras_archs import compress
+    from keras_archs.applications import squeezenet
+
+    progress("re-compressing the Deep Compression ImageNet SqueezeNet 1.0 (no data, default recipe)")
+    net_path = _dc_net_path(dc_weights)
+    given = net_path.stat().st_size
+    imagenet_model = squeezenet.SqueezeNet(weights=str(net_path))
+    started = time.perf_counter()
+    recompressed = compress.deep_compress(imagenet_model)
+    path = out / "squeezenet1_0_imagenet.kadc"
+    size = recompressed.save(path)
+    seconds = time.perf_counter() - started
+    echo(f"    {size:,} bytes vs {given:,} of {net_path.name} ({size / given:.1%}), {seconds:.0f} s")
+    published = " (the published file)" if given == PUBLISHED_DC_SQUEEZENET_BYTES else ""
+    rows = [DemoRow(f"ImageNet SqueezeNet 1.0 {net_path.name}{published}", given, None, None, "the file given")]
+    note = f"recipe {recompressed.metadata['recipe']['name']}"
+    try:
+        crops = squeezenet.preprocess_input(photo_multi_crops(names=photos))
+    except ImportError:
+        crops = None
+        note += "; photo agreement skipped (scikit-image not installed)"
+    if crops is not None:
+        agreement, kl, count = agreement_on_photos(imagenet_model, compress.load(path), crops)
+        note += f"; top-1 agreement {agreement:.3f} with the .net on {count} confident photo crops (KL {kl:.3f})"
+    rows.append(DemoRow("ImageNet SqueezeNet 1.0 re-compressed .kadc", size, None, None, note))
+    return rows
+
+
+def run_demo(
+    out_dir: str | os.PathLike = "demo_output",
+    train_limit: int = 12000,
+    epochs: int = 2,
+    dc_weights: str | os.PathLike | None = None,
+    echo: Callable[[str], None] = print,
+    test_limit: int | None = None,
+) -> list[DemoRow]:
+    """Runs the demo (module docstring) and returns the table rows; writes archive, .tflite, table and plot.
+
+    Args:
+        out_dir: Where to write ``squeezenet_fashion_mnist_demo.kadc``, ``.tflite``, ``results.json`` and
+            ``accuracy_vs_size.png``.
+        train_limit: Training images used by the short fine-tune.
+        epochs: Fine-tuning epochs of the short run (split between pruning and weight sharing).
+        dc_weights: Path of the Deep Compression SqueezeNet 1.0 ``.net`` (or "imagenet" to download); None skips it.
+        echo: Where progress lines go.
+        test_limit: Evaluate on the first this many test images (None: all 10,000).
+
+    Raises:
+        keras_archs.data.DatasetNotFoundError: Fashion-MNIST is not installed (see README).
+        FileNotFoundError: ``dc_weights`` is a path that does not exist.
+    """
+    from keras_archs import _files
+
+    out = pathlib.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = _Progress(8 if dc_weights else 7, echo)
+    rows = fashion_mnist_rows(out, progress, train_limit, epochs, test_limit, echo)
     if dc_weights:
-        progress("re-compressing the Deep Compression ImageNet SqueezeNet 1.0 (no data, default recipe)")
-        from keras_archs.applications import squeezenet
-
-        imagenet_model = squeezenet.SqueezeNet(weights=dc_weights)
-        started = time.perf_counter()
-        recompressed = compress.deep_compress(imagenet_model)
-        path = out / "squeezenet1_0_imagenet.kadc"
-        size = recompressed.save(path)
-        echo(
-            f"    {size:,} bytes vs the published {PUBLISHED_DC_SQUEEZENET_BYTES:,} "
-            f"({size / PUBLISHED_DC_SQUEEZENET_BYTES:.1%}), {time.perf_counter() - started:.0f} s"
-        )
-        rows.append(
-            DemoRow(
-                "ImageNet SqueezeNet 1.0 published .net",
-                PUBLISHED_DC_SQUEEZENET_BYTES,
-                None,
-                None,
-                "8-bit codes, 4-bit indices, no Huffman",
-            )
-        )
-        note = f"recipe {recompressed.metadata['recipe']['name']}"
-        try:
-            crops = squeezenet.preprocess_input(photo_multi_crops())
-        except ImportError:
-            crops = None
-        if crops is not None:
-            agreement, kl, count = agreement_on_photos(imagenet_model, compress.load(path), crops)
-            note += f"; top-1 agreement {agreement:.3f} with the .net on {count} confident photo crops (KL {kl:.3f})"
-        rows.append(DemoRow("ImageNet SqueezeNet 1.0 re-compressed .kadc", size, None, None, note))
+        rows += imagenet_rows(dc_weights, out, progress, echo)
 
     progress("writing the table and the plot")
-    table = _table(rows)
-    (out / "results.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
+    _files.write_text(out / "results.json", json.dumps([dataclasses.asdict(r) for r in rows], indent=2) + "\n")
     plot = _plot([r for r in rows if "ImageNet" not in r.format], out / "accuracy_vs_size.png")
     progress("done")
     echo("")
-    echo(table)
+    echo(_table(rows))
     echo(
         f"\nlatency: median of 30 batch-1 calls after 5 warm-up calls, TFLite with 2 threads; files in {out}"
         + (f"; plot {plot}" if plot else "; plot skipped (matplotlib not installed)")
     )
-    del keras
     return rows

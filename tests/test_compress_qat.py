@@ -1,4 +1,4 @@
-"""QAT through a tf_keras twin (keras_archs.compress.twin / .qat): translation, isolation, PQAT / CQAT, int8 TFLite.
+"""QAT through a tf_keras copy (keras_archs.compress.tf_keras_copy / .qat): translation, isolation, PQAT / CQAT, int8.
 
 The parent process (this one) must never import tfmot or tf_keras; every test that needs them runs a child.
 """
@@ -14,7 +14,9 @@ import keras
 import numpy as np
 import pytest
 
-from keras_archs.compress import twin
+from keras_archs.compress import tf_keras_copy
+from keras_archs.data.sources import DatasetCorruptError, DatasetNotFoundError
+from keras_archs.export import _litert
 
 # importlib: `from keras_archs.compress import qat` may give the package's qat() wrapper function, not the module.
 qat_lib = importlib.import_module("keras_archs.compress.qat")
@@ -30,15 +32,38 @@ def qat_extra() -> None:
         pytest.skip(str(error))
 
 
-@pytest.fixture(scope="module")
-def fashion() -> tuple[np.ndarray, np.ndarray]:
-    """The first 512 Fashion-MNIST training images (raw uint8 pixels) and labels."""
+def _fashion_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """A Fashion-MNIST split (raw uint8 pixels, int64 labels); skips only when the files are absent, with why."""
     fashion_mnist = importlib.import_module("keras_archs.data.fashion_mnist")
     try:
-        images, labels, _ = fashion_mnist.load_arrays("train", download=False)
-    except Exception as error:  # DatasetNotFoundError: no files on this machine
-        pytest.skip(f"Fashion-MNIST is absent ({type(error).__name__}); apt-get install dataset-fashion-mnist")
-    return images[:512], labels[:512].astype("int64")
+        images, labels, _ = fashion_mnist.load_arrays(split, download=False)
+    except DatasetNotFoundError as error:  # any other error (a corrupt file, a bug) fails the test
+        pytest.skip(f"Fashion-MNIST is absent (apt-get install dataset-fashion-mnist): {error}")
+    return images, labels.astype("int64")
+
+
+@pytest.fixture(scope="module")
+def fashion() -> tuple[np.ndarray, np.ndarray]:
+    """The first 512 Fashion-MNIST training images and labels."""
+    images, labels = _fashion_split("train")
+    return images[:512], labels[:512]
+
+
+def test_only_absent_data_skips(monkeypatch):
+    fashion_mnist = importlib.import_module("keras_archs.data.fashion_mnist")
+
+    def absent(split, download=True):
+        raise DatasetNotFoundError("Fashion-MNIST", split, [("/nowhere", "no files")], "install it")
+
+    def corrupt(split, download=True):
+        raise DatasetCorruptError("t10k-labels-idx1-ubyte: bad magic")
+
+    monkeypatch.setattr(fashion_mnist, "load_arrays", absent)
+    with pytest.raises(pytest.skip.Exception, match=r"Fashion-MNIST is absent(.|\n)*nowhere: no files"):
+        _fashion_split("test")
+    monkeypatch.setattr(fashion_mnist, "load_arrays", corrupt)
+    with pytest.raises(DatasetCorruptError, match="bad magic"):
+        _fashion_split("test")
 
 
 def tiny_model(name: str = "tiny") -> keras.Model:
@@ -93,7 +118,7 @@ def nested_model() -> keras.Model:
 
 
 def test_config_flattens_nested_models():
-    config = twin.to_tf_keras_config(nested_model())
+    config = tf_keras_copy.to_tf_keras_config(nested_model())
     layers = {layer["name"]: layer for layer in config["config"]["layers"]}
     assert not {"inner_input", "backbone", "head"} & set(layers)  # nested models are inlined
     assert layers["drop"]["inbound_nodes"] == [[["gap", 0, 0, {}]]]
@@ -113,26 +138,26 @@ def test_unsupported_layer_is_named():
     inputs = keras.Input((4,), name="x")
     model = keras.Model(inputs, L.LayerNormalization(name="ln")(inputs))
     with pytest.raises(ValueError, match=r"'ln' of class LayerNormalization.*Supported: Keras layers InputLayer"):
-        twin.to_tf_keras_config(model)
+        tf_keras_copy.to_tf_keras_config(model)
 
 
 def test_keras3_only_argument_refused():
     inputs = keras.Input((4,), name="x")
     model = keras.Model(inputs, L.BatchNormalization(synchronized=True, name="sync_bn")(inputs))
     with pytest.raises(ValueError, match=r"'sync_bn'.*synchronized=True"):
-        twin.to_tf_keras_config(model)
+        tf_keras_copy.to_tf_keras_config(model)
 
 
 def test_weights_copy_is_strict():
     model = tiny_model()
-    weights = twin.layer_weights(model)
+    weights = tf_keras_copy.layer_weights(model)
     weights["fc"] = weights["fc"][:1]
     with pytest.raises(ValueError, match=r"Layer 'fc' \(Dense\) has 2 weights"):
-        twin.assign_layer_weights(tiny_model(), weights)
-    weights = twin.layer_weights(model)
+        tf_keras_copy.assign_layer_weights(tiny_model(), weights)
+    weights = tf_keras_copy.layer_weights(model)
     weights["conv"] = [np.zeros((5, 5, 1, 8), "float32")]
     with pytest.raises(ValueError, match=r"Layer 'conv' weight 0 .* shape \(3, 3, 1, 8\)"):
-        twin.assign_layer_weights(tiny_model(), weights)
+        tf_keras_copy.assign_layer_weights(tiny_model(), weights)
 
 
 def test_missing_extra_names_the_extra(monkeypatch, fashion):
@@ -180,20 +205,20 @@ def test_separable_conv_refused_for_qat(qat_extra, fashion):
 
 def test_child_failure_carries_stderr():
     with pytest.raises(RuntimeError, match=r"failed \(exit status \d+\)(.|\n)*No such file"):
-        twin.run_legacy_keras_child("json.tool", ["/no/such/file.json"])
+        tf_keras_copy.run_legacy_keras_child("json.tool", ["/no/such/file.json"])
 
 
 # --- children ---
 
 
-def test_twin_round_trip(qat_extra, fashion):
+def test_tf_keras_copy_round_trip(qat_extra, fashion):
     from tests.conftest import randomize_weights
 
     model = nested_model()
     randomize_weights(model, seed=1)
     x = fashion[0][:64].astype("float32")
-    result = twin.twin_predict(model, x)
-    expected = twin.layer_weights(model)
+    result = tf_keras_copy.predict_in_tf_keras(model, x)
+    expected = tf_keras_copy.layer_weights(model)
     assert set(result["weights"]) == set(expected)
     for name, values in expected.items():
         assert all(np.array_equal(a, b) for a, b in zip(values, result["weights"][name])), name
@@ -214,19 +239,19 @@ def test_qat_int8_tflite_and_isolation(qat_extra, fashion, trained_tiny, tmp_pat
 
     assert isinstance(result.model, keras.Model) and result.model is not trained_tiny
     assert [layer.name for layer in result.model.layers] == [layer.name for layer in trained_tiny.layers]
-    before, after = twin.layer_weights(trained_tiny), twin.layer_weights(result.model)
+    before, after = tf_keras_copy.layer_weights(trained_tiny), tf_keras_copy.layer_weights(result.model)
     assert not np.array_equal(before["conv"][0], after["conv"][0])  # fine-tuned
     assert len(result.history["loss"]) == 1 and result.val_accuracy_after is not None
 
     assert result.tflite_path == path and result.tflite_bytes == path.stat().st_size > 0
-    interpreter = qat_lib._interpreter(path.read_bytes())
+    interpreter_type, _ = _litert.interpreter_class()
+    interpreter = interpreter_type(model_path=str(path))
     source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     assert source["dtype"] == np.int8 and sink["dtype"] == np.int8
     val = x[384:].astype("float32")
     interpreter.resize_tensor_input(source["index"], list(val.shape))
     interpreter.allocate_tensors()
-    scale, zero_point = source["quantization"]
-    interpreter.set_tensor(source["index"], np.clip(np.round(val / scale) + zero_point, -128, 127).astype(np.int8))
+    interpreter.set_tensor(source["index"], _litert.quantize_input(val, source))
     interpreter.invoke()
     int8_top1 = interpreter.get_tensor(sink["index"]).argmax(-1)
     keras_top1 = result.model.predict(val, verbose=0).argmax(-1)
@@ -269,12 +294,8 @@ def test_pqat_keeps_zero_pattern(qat_extra, fashion):
 def test_qat_shipped_fashion_mnist_squeezenet(qat_extra, tmp_path):
     import keras_archs
 
-    fashion_mnist = importlib.import_module("keras_archs.data.fashion_mnist")
-    try:
-        x, y, _ = fashion_mnist.load_arrays("train", download=False)
-        x_test, y_test, _ = fashion_mnist.load_arrays("test", download=False)
-    except Exception as error:
-        pytest.skip(f"Fashion-MNIST is absent ({type(error).__name__})")
+    x, y = _fashion_split("train")
+    x_test, y_test = _fashion_split("test")
     model = keras_archs.SqueezeNet(version="1.1", weights="fashion_mnist")
     path = tmp_path / "squeezenet_fashion_mnist_int8.tflite"
     # 200 steps of 64 = 12,800 images, about a fifth of an epoch

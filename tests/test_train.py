@@ -1,7 +1,8 @@
-"""Recipes, schedules, weight decay and the training loop (on the real Fashion-MNIST files)."""
+"""Recipes, schedules, weight decay and the training loop (on the real Fashion-MNIST files, small budgets)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pathlib
 import subprocess
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_archs import registry
+from keras_archs import applications
 from keras_archs.train import loop, recipes
 
 FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
@@ -26,9 +27,31 @@ def _rates(schedule, steps):
     return np.array([float(schedule(step)) for step in steps])
 
 
-def test_every_recipe_is_valid_and_cited():
-    for recipe in recipes.RECIPES.values():
-        assert recipe.citation and recipe.learning_rate > 0 and recipe.batch_size > 0 and recipe.epochs > 0
+# Each recipe's source, and numbers of the recipe that its citation must state. A new recipe must be added here.
+CITATIONS = {
+    "imagenet_resnet": ("He et al. 2016a", ["lr 0.1", "batch 256", "weight decay 1e-4", "momentum 0.9"]),
+    "cifar_resnet": ("He et al. 2016a, Sec. 4.2", ["lr 0.1", "batch 128", "weight decay 1e-4", "32k and 48k"]),
+    "wide_resnet": ("Zagoruyko & Komodakis 2016", ["lr 0.1", "batch 128", "weight decay 5e-4", "dropout 0.3"]),
+    "inception_v3": ("Szegedy et al. 2016 (Rethinking the Inception Architecture)", ["lr 0.045", "epsilon 1.0"]),
+    "squeezenet": ("forresti/SqueezeNet SqueezeNet_v1.0/solver.prototxt", ["base_lr 0.04", "batch 512", "2e-4"]),
+    "mobilenet": ("Howard et al. 2017", ["lr 0.045", "no weight decay on the depthwise filters"]),
+    "squeezenet_fashion_mnist": ("docs/benchmarks.md", ["Kingma & Ba 2015", "Loshchilov & Hutter 2017", "batch 128"]),
+}
+
+
+def test_every_recipe_is_valid_and_cites_its_paper():
+    assert set(recipes.RECIPES) == set(CITATIONS)
+    for name, recipe in recipes.RECIPES.items():
+        source, stated = CITATIONS[name]
+        assert recipe.citation.startswith(source) or source in recipe.citation, (name, recipe.citation)
+        for text in stated:
+            assert text in recipe.citation, (name, text)
+        assert recipe.learning_rate > 0 and recipe.batch_size > 0 and recipe.epochs > 0
+    # the numbers the citations state are the recipes' numbers
+    assert recipes.get_recipe("cifar_resnet").milestones == (0.5, 0.75)  # 32k and 48k of 64k iterations
+    assert recipes.get_recipe("squeezenet").learning_rate == 0.04 and recipes.get_recipe("squeezenet").batch_size == 512
+    assert recipes.get_recipe("wide_resnet").model_kwargs == {"dropout_rate": 0.3}
+    assert recipes.get_recipe("mobilenet").decay_depthwise is False
     with pytest.raises(ValueError, match="Unknown recipe 'nope'. Available: .*cifar_resnet"):
         recipes.get_recipe("nope")
     with pytest.raises(ValueError, match="optimizer must be one of"):
@@ -118,32 +141,92 @@ def test_bad_arguments_are_named(tmp_path):
         loop.train("CifarResNet20", "fashion_mnist", out_dir=tmp_path, epochs=0)
     with pytest.raises(ValueError, match="strategy must be one of"):
         loop.train("CifarResNet20", "fashion_mnist", out_dir=tmp_path, strategy="horovod")
+    with pytest.raises(ValueError, match="eval_limit must be a positive integer. Received: eval_limit=0"):
+        loop.train("CifarResNet20", "fashion_mnist", out_dir=tmp_path, eval_limit=0)
+    assert list(tmp_path.iterdir()) == []  # nothing written for a refused call
 
 
-@needs_fashion_mnist
-def test_train_checkpoints_logs_and_resume(tmp_path):
-    out = tmp_path / "run"
+def _first_test_images(n: int):
+    from keras_archs.data.fashion_mnist import load_arrays
+
+    images, labels, _ = load_arrays("test")
+    return images[:n].astype(np.float32), labels[:n]
+
+
+@pytest.fixture(scope="module")
+def learned_run(tmp_path_factory):
+    """CifarResNet20 on 4,096 Fashion-MNIST images for one epoch (128 steps of 32), evaluated on 500 test images."""
+    if not FASHION_MNIST.exists():
+        pytest.skip(f"{FASHION_MNIST} absent (Debian package dataset-fashion-mnist; `make data`)")
+    out = tmp_path_factory.mktemp("learned") / "run"
     result = loop.train(
         "CifarResNet20",
         "fashion_mnist",
         out_dir=out,
         epochs=1,
-        batch_size=64,
-        train_limit=256,
+        batch_size=32,
+        train_limit=4096,
+        eval_limit=500,
         verbose=0,
-        command="keras-archs train CifarResNet20 ...",
+        command="keras-archs train CifarResNet20 --train-limit 4096 --eval-limit 500",
     )
+    return result, out
+
+
+def test_a_short_run_learns_and_records_what_it_measured(learned_run):
+    result, out = learned_run
+    # 10 classes: chance is 0.1; measured 0.58 (the recipe's step schedule, seed 0)
+    assert result.test_accuracy > 0.35 and result.history["accuracy"][-1] > 0.35
+    saved = json.loads((out / "result.json").read_text())
+    assert saved["eval_limit"] == 500 and saved["train_limit"] == 4096 and saved["recipe"] == "cifar_resnet"
+    assert saved["test_accuracy"] == pytest.approx(result.test_accuracy)
+    # the recorded accuracy is that of the saved model on exactly the first 500 test images
+    model = keras.saving.load_model(out / "model.keras")
+    images, labels = _first_test_images(500)
+    predicted = np.argmax(np.asarray(model(images, training=False)), axis=-1)
+    assert saved["test_accuracy"] == pytest.approx(float(np.mean(predicted == labels)), abs=1e-6)
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def test_export_trained_model_writes_an_inference_model_and_its_record(learned_run, tmp_path):
+    result, out = learned_run
+    destination = tmp_path / "saved" / "resnet20_fashion_mnist.keras"
+    record = loop.export_trained_model(out, destination)
+    data = destination.read_bytes()
+    assert record["file"] == destination.name and record["bytes"] == len(data)
+    assert record["sha256"] == hashlib.sha256(data).hexdigest()
+    assert record["test_accuracy"] == pytest.approx(result.test_accuracy) and record["epochs"] == 1
+    assert record["command"] == "keras-archs train CifarResNet20 --train-limit 4096 --eval-limit 500"
+    assert record["input"] == {"shape": [28, 28, 1], "dtype": "float32", "range": "raw pixels 0..255"}
+    assert record["curve"]["val_accuracy"] == result.history["val_accuracy"]
+    exported = keras.saving.load_model(destination)
+    assert not exported.compiled and keras.saving.load_model(out / "model.keras").compiled  # no optimizer state
+    assert record["params"] == exported.count_params() == result.model.count_params()
+    images, _ = _first_test_images(8)
+    np.testing.assert_allclose(
+        np.asarray(exported(images, training=False)), np.asarray(result.model(images, training=False)), atol=1e-5
+    )
+    assert len(data) < (out / "model.keras").stat().st_size  # the run's model.keras carries the optimizer
+    with pytest.raises(FileNotFoundError):
+        loop.export_trained_model(tmp_path / "no_run", tmp_path / "x.keras")
+
+
+@needs_fashion_mnist
+def test_train_checkpoints_logs_and_resume(tmp_path):
+    out = tmp_path / "run"
+    small = dict(batch_size=64, train_limit=256, eval_limit=64, verbose=0)
+    result = loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=1, **small)
     assert result.model.input_shape == (None, 28, 28, 1) and result.model.output_shape == (None, 10)
     for name in ("model.keras", "log.csv", "result.json", "checkpoints/epoch_001.keras"):
         assert (out / name).exists(), name
     assert any((out / "tensorboard").rglob("*tfevents*"))
     saved = json.loads((out / "result.json").read_text())
-    assert saved["recipe"] == "cifar_resnet" and saved["epochs"] == 1 and 0 <= saved["test_accuracy"] <= 1
+    assert saved["recipe"] == "cifar_resnet" and saved["epochs"] == 1 and saved["eval_limit"] == 64
+    checkpoint = keras.saving.load_model(out / "checkpoints" / "epoch_001.keras")
+    np.testing.assert_array_equal(checkpoint.get_weights()[0], result.model.get_weights()[0])
     with pytest.raises(ValueError, match="already holds a training run"):
-        loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, batch_size=64, train_limit=256, verbose=0)
-    resumed = loop.train(
-        "CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, batch_size=64, train_limit=256, verbose=0, resume=True
-    )
+        loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, **small)
+    resumed = loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, resume=True, **small)
     assert len(resumed.history["loss"]) == 1  # only epoch 2 ran: epoch 1 came from the backup
     assert (out / "checkpoints" / "epoch_002.keras").exists()
     assert len((out / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
@@ -158,7 +241,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         from keras_archs.train import loop
         result = loop.train("CifarResNet20", "fashion_mnist", out_dir={str(tmp_path / "dist")!r}, epochs=1,
-                            batch_size=64, train_limit=256, strategy="mirrored", verbose=0)
+                            batch_size=64, train_limit=256, eval_limit=64, strategy="mirrored", verbose=0)
         print("accuracy", result.test_accuracy)
         """
     )
@@ -187,7 +270,7 @@ def test_cli_model_args_parse():
         ]
     )
     assert dict(args.model_arg) == {"dropout_rate": 0.3, "block": "B(3,3)"}
-    assert registry.get_spec(args.model).family == "wide_resnet"
+    assert applications.get_spec(args.model).family == "wide_resnet"
 
 
 @needs_fashion_mnist
@@ -199,6 +282,7 @@ def test_mixed_precision_run_restores_the_policy(tmp_path):
         epochs=1,
         batch_size=64,
         train_limit=128,
+        eval_limit=64,
         mixed_precision=True,
         verbose=0,
     )

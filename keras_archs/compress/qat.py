@@ -1,11 +1,13 @@
-"""Quantization-aware training (QAT, PQAT, CQAT) of a Keras 3 model for int8 TFLite, through tfmot on a tf_keras twin.
+"""Quantization-aware training (QAT, PQAT, CQAT) of a Keras 3 model for int8 TFLite, through tfmot on a tf_keras copy.
 
 tfmot 0.8.1 wraps only ``tf_keras`` models and importing it sets ``TF_USE_LEGACY_KERAS=1`` process-wide (DESIGN.md §5).
-:func:`qat` therefore never imports it: it translates the model (:func:`keras_archs.compress.twin.to_tf_keras_config`),
-writes config, weights and data to a temporary folder, and runs ``python -m keras_archs.compress.qat run FOLDER`` with
-``TF_USE_LEGACY_KERAS=1`` in the child's environment only. The child builds the twin, annotates it, applies tfmot's
-scheme, fine-tunes, optionally converts to an int8 TFLite flatbuffer (builtin ops only), and writes the fine-tuned
-float weights and a JSON report back; the parent copies the weights into a clone of the Keras 3 model.
+:func:`qat` therefore never imports it: it translates the model
+(:func:`keras_archs.compress.tf_keras_copy.to_tf_keras_config`), writes config, weights and data to a temporary folder,
+and runs ``python -m keras_archs.compress.qat run FOLDER`` with ``TF_USE_LEGACY_KERAS=1`` in the child's environment
+only. The child builds the tf_keras copy, annotates it, applies tfmot's scheme, fine-tunes, optionally converts to an
+int8 TFLite flatbuffer (builtin ops only) and measures it in the LiteRT interpreter (``keras_archs.export._litert``,
+the input quantisation the interpreter itself applies), and writes the fine-tuned float weights and a JSON report
+back; the parent copies the weights into a clone of the Keras 3 model.
 
 Schemes (tfmot 0.8.1):
 
@@ -42,7 +44,9 @@ from typing import Any
 
 import numpy as np
 
-from keras_archs.compress import twin as twin_lib
+from keras_archs import _files
+from keras_archs.compress import tf_keras_copy
+from keras_archs.export.convert import IO_DTYPES  # the TFLite I/O types, one list for the package
 
 __all__ = [
     "PRESERVE",
@@ -55,7 +59,6 @@ __all__ = [
 ]
 
 PRESERVE = (None, "sparsity", "clusters")
-IO_DTYPES = ("int8", "uint8", "float32")
 QAT_EXTRA_MODULES = ("tensorflow_model_optimization", "tf_keras")  # pip install keras_archs[qat]
 # tfmot 0.8.1 cluster_preserve_quantize_registry._build_clusters: "Too many centroids to cluster" above this.
 MAX_CLUSTERS = 1024
@@ -87,7 +90,7 @@ class QATResult:
         preserve: The scheme used (None, "sparsity", "clusters").
         seconds: Wall time of the whole call.
         versions: tensorflow, tf_keras and tfmot versions of the child.
-        timings: Seconds per phase in the child (build_twin, quantize_apply, fit, convert, evaluate_*).
+        timings: Seconds per phase in the child (build_tf_keras_model, quantize_apply, fit, convert, evaluate_*).
     """
 
     model: Any
@@ -141,7 +144,8 @@ def qat(
     """Quantization-aware fine-tuning of a Keras 3 model (tfmot in a child process), optionally to int8 TFLite.
 
     Args:
-        model: A Keras 3 functional model (see :func:`keras_archs.compress.twin.to_tf_keras_config`); not modified.
+        model: A Keras 3 functional model (see :func:`keras_archs.compress.tf_keras_copy.to_tf_keras_config`); not
+            modified.
         train_data: ``(x, y)`` numpy arrays, or a ``tf.data.Dataset`` of ``(x, y)`` batches (finite; materialised up
             to ``max_data_bytes``). ``x`` is what the model takes (e.g. raw pixels 0..255), ``y`` integer labels (or
             one-hot with a matching ``loss``).
@@ -165,8 +169,9 @@ def qat(
     Raises:
         ImportError: tfmot or tf_keras is missing (``pip install 'keras_archs[qat]'``).
         ValueError: An argument is out of range (the message names it, the value and what is accepted), the model
-            has no twin or holds a layer QAT cannot map back (SeparableConv2D), ``preserve="sparsity"`` on kernels
-            without zeros, or ``preserve="clusters"`` on kernels with more than :data:`MAX_CLUSTERS` distinct values.
+            has no tf_keras copy or holds a layer QAT cannot map back (SeparableConv2D), ``preserve="sparsity"`` on
+            kernels without zeros, or ``preserve="clusters"`` on kernels with more than :data:`MAX_CLUSTERS` distinct
+            values.
         TypeError: ``train_data`` / ``val_data`` is neither ``(x, y)`` arrays nor a Dataset of ``(x, y)``.
         RuntimeError: The child failed (training or conversion); the message ends with its stderr.
 
@@ -181,9 +186,9 @@ def qat(
     started = time.perf_counter()
     _check_arguments(epochs, steps_per_epoch, batch_size, learning_rate, loss, preserve, io_dtype, representative_steps)
     require_qat_extra()
-    config = twin_lib.to_tf_keras_config(model)
+    config = tf_keras_copy.to_tf_keras_config(model)
     _check_qat_layers(config)
-    weights = twin_lib.layer_weights(model)
+    weights = tf_keras_copy.layer_weights(model)
     _check_preserve(config, weights, preserve)
     x, y = _arrays(train_data, "train_data", max_data_bytes)
     val = None if val_data is None else _arrays(val_data, "val_data", max_data_bytes)
@@ -227,21 +232,26 @@ def _run_child(
     """Writes the exchange folder, runs the child, reads back its report, the tuned weights and the .tflite."""
     with tempfile.TemporaryDirectory(prefix="keras_archs_qat_") as work:
         folder = pathlib.Path(work)
-        (folder / "config.json").write_text(json.dumps(config))
-        (folder / "options.json").write_text(json.dumps(options))
-        twin_lib.save_layer_weights(weights, folder / "weights.npz")
-        np.savez(folder / "train.npz", x=train[0], y=train[1])
+        _files.write_text(folder / "config.json", json.dumps(config))
+        _files.write_text(folder / "options.json", json.dumps(options))
+        tf_keras_copy.save_layer_weights(weights, folder / "weights.npz")
+        _save_arrays(folder / "train.npz", train)
         if val is not None:
-            np.savez(folder / "val.npz", x=val[0], y=val[1])
-        twin_lib.run_legacy_keras_child("keras_archs.compress.qat", ["run", str(folder)], timeout=timeout)
+            _save_arrays(folder / "val.npz", val)
+        tf_keras_copy.run_legacy_keras_child("keras_archs.compress.qat", ["run", str(folder)], timeout=timeout)
         report = json.loads((folder / "report.json").read_text())
-        tuned = twin_lib.load_layer_weights(folder / "qat_weights.npz")
+        tuned = tf_keras_copy.load_layer_weights(folder / "qat_weights.npz")
         written = None
         if tflite_path is not None:
             written = pathlib.Path(tflite_path)
             written.parent.mkdir(parents=True, exist_ok=True)
-            written.write_bytes((folder / "model.tflite").read_bytes())
+            _files.write_bytes(written, (folder / "model.tflite").read_bytes())
     return report, tuned, written
+
+
+def _save_arrays(path: pathlib.Path, data: tuple[np.ndarray, np.ndarray]) -> None:
+    with _files.atomic_path(path) as temporary:
+        np.savez(temporary, x=data[0], y=data[1])
 
 
 def _check_arguments(epochs, steps_per_epoch, batch_size, learning_rate, loss, preserve, io_dtype, steps) -> None:
@@ -344,7 +354,7 @@ def _clone_with(model: Any, weights: Mapping[str, list[np.ndarray]]) -> Any:
     import keras
 
     clone = keras.models.clone_model(model)
-    twin_lib.assign_layer_weights(clone, weights)
+    tf_keras_copy.assign_layer_weights(clone, weights)
     return clone
 
 
@@ -355,7 +365,7 @@ def _child_run(folder: pathlib.Path) -> None:
     import tensorflow as tf
 
     options = json.loads((folder / "options.json").read_text())
-    tf_keras = twin_lib._import_tf_keras()
+    tf_keras = tf_keras_copy._import_tf_keras()
     tfmot = importlib.import_module("tensorflow_model_optimization")  # only ever in this child process
 
     tf_keras.utils.set_random_seed(options["seed"])
@@ -367,8 +377,8 @@ def _child_run(folder: pathlib.Path) -> None:
         timings[phase] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
 
-    start_weights = twin_lib.load_layer_weights(folder / "weights.npz")
-    model = twin_lib.build_twin(json.loads((folder / "config.json").read_text()), start_weights)
+    start_weights = tf_keras_copy.load_layer_weights(folder / "weights.npz")
+    model = tf_keras_copy.build_tf_keras_model(json.loads((folder / "config.json").read_text()), start_weights)
     train = dict(np.load(folder / "train.npz"))
     val = dict(np.load(folder / "val.npz")) if (folder / "val.npz").exists() else None
     dtype = model.inputs[0].dtype.as_numpy_dtype
@@ -376,7 +386,7 @@ def _child_run(folder: pathlib.Path) -> None:
         "versions": {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__, "tfmot": tfmot.__version__},
         "timings": timings,
     }
-    lap("build_twin")
+    lap("build_tf_keras_model")
     if val is not None:
         report["val_accuracy_before"] = _evaluate_accuracy(model, val, dtype, options["batch_size"])
         lap("evaluate_float")
@@ -390,15 +400,15 @@ def _child_run(folder: pathlib.Path) -> None:
         lap("evaluate_qat")
     # PQAT: masked kernel entries get zero gradients, so the variables keep their zeros; CQAT assigns the clustered
     # kernel to the variable at every training step (tfmot cluster_preserve_quantize_registry, __call__).
-    twin_lib.save_layer_weights(_read_float_weights(qat_model, variable_names), folder / "qat_weights.npz")
+    tf_keras_copy.save_layer_weights(_read_float_weights(qat_model, variable_names), folder / "qat_weights.npz")
     if options["convert"]:
         blob = _convert(tf, qat_model, train["x"].astype(dtype), options)
-        (folder / "model.tflite").write_bytes(blob)
+        _files.write_bytes(folder / "model.tflite", blob)
         lap("convert")
         if val is not None:
             report["tflite_val_accuracy"] = _tflite_accuracy(blob, val, dtype)
             lap("evaluate_tflite")
-    (folder / "report.json").write_text(json.dumps(report))
+    _files.write_text(folder / "report.json", json.dumps(report))
 
 
 def _fine_tune(
@@ -503,7 +513,7 @@ def _output_only_config_class(quantization: Any) -> type:
 
 
 def _read_float_weights(qat_model: Any, variable_names: Mapping[str, list[str]]) -> dict[str, list[np.ndarray]]:
-    """Each twin layer's float weights, found in the QAT model by variable name (wrappers keep the inner names)."""
+    """Each layer's float weights, found in the QAT model by variable name (tfmot's wrappers keep the inner names)."""
     by_name: dict[str, list[Any]] = {}
     for variable in qat_model.weights:
         by_name.setdefault(variable.name, []).append(variable)
@@ -539,39 +549,12 @@ def _convert(tf: Any, qat_model: Any, x: np.ndarray, options: Mapping[str, Any])
     return converter.convert()
 
 
-def _interpreter(blob: bytes) -> Any:
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
+def _tflite_accuracy(blob: bytes, data: Mapping[str, np.ndarray], dtype: Any) -> float:
+    """Top-1 accuracy of a TFLite model on ``data`` in the LiteRT interpreter (inputs quantised as it would)."""
+    from keras_archs.export._litert import LiteRTRunner
 
-        Interpreter = tf.lite.Interpreter
-    return Interpreter(model_content=blob)
-
-
-def _tflite_accuracy(blob: bytes, data: Mapping[str, np.ndarray], dtype: Any, batch: int = 256) -> float:
-    """Top-1 accuracy of a TFLite model on ``data`` (inputs quantized with the model's own input parameters)."""
-    interpreter = _interpreter(blob)
-    source, sink = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-    correct = 0
-    for start in range(0, len(data["x"]), batch):
-        x = data["x"][start : start + batch].astype(dtype)
-        interpreter.resize_tensor_input(source["index"], list(x.shape))
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(source["index"], _quantize_input(x, source))
-        interpreter.invoke()
-        predicted = interpreter.get_tensor(sink["index"]).argmax(-1)
-        correct += int((predicted == _labels(data["y"][start : start + batch])).sum())
-    return correct / len(data["x"])
-
-
-def _quantize_input(x: np.ndarray, detail: Mapping[str, Any]) -> np.ndarray:
-    """``x`` in a TFLite input's dtype: ``round(x / scale) + zero_point``, clipped, for int8 / uint8 inputs."""
-    if detail["dtype"] == np.float32:
-        return x.astype(np.float32)
-    scale, zero_point = detail["quantization"]
-    info = np.iinfo(detail["dtype"])
-    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(detail["dtype"])
+    outputs = LiteRTRunner(model_content=blob)(data["x"].astype(dtype))
+    return float((outputs.argmax(-1) == _labels(data["y"])).mean())
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@
 * ``model.keras``     the final model
 * ``result.json``     test metrics, epochs, wall time, recipe, arguments
 
+The checkpoints, ``model.keras`` and ``result.json`` are written through ``keras_archs._files`` (a kill mid-write
+leaves the previous file or none, never half a file); ``backup/`` is Keras' own format and writer, and the logs are
+appended as training goes. ``eval_limit`` evaluates on the first N test images (each epoch and at the end) for smoke
+runs; ``train_limit`` shortens the epochs.
+
 Fashion-MNIST models take raw pixels (28x28x1, 0..255): the normalisation is a layer of the model (the dataset's
 mean and std), so a phone app can feed the camera's grey values as they are. Other datasets are normalised by the data
 pipeline for the model (``for_model``).
@@ -26,7 +31,7 @@ from typing import Any, Mapping
 
 import keras
 
-from keras_archs import registry
+from keras_archs import _files
 from keras_archs.train import recipes as recipes_lib
 
 __all__ = [
@@ -51,7 +56,18 @@ _EVAL_SPLIT = {"fashion_mnist": "test", "cifar10": "test", "cifar100": "test", "
 
 @dataclasses.dataclass
 class TrainResult:
-    """What :func:`train` returns: the trained model, the Keras history and the final test metrics."""
+    """What :func:`train` returns: the trained model, the Keras history and the final test metrics.
+
+    Attributes:
+        model: The trained model.
+        history: ``model.fit``'s history (per-epoch loss, accuracy, val_* and learning_rate).
+        test_accuracy: Top-1 accuracy on the evaluation split (its first ``eval_limit`` examples when set).
+        test_loss: Loss there.
+        epochs: Epochs of the run.
+        seconds: Wall time of ``fit``.
+        out_dir: The run folder.
+        eval_limit: The ``eval_limit`` used (None: the whole evaluation split).
+    """
 
     model: Any
     history: dict
@@ -60,6 +76,7 @@ class TrainResult:
     epochs: int
     seconds: float
     out_dir: pathlib.Path
+    eval_limit: int | None = None
 
 
 def apply_weight_decay(model: keras.Model, weight_decay: float, decay_depthwise: bool = True) -> int:
@@ -119,7 +136,7 @@ def make_strategy(name: str | None) -> Any:
     raise ValueError(f"strategy must be one of {STRATEGIES} or None. Received: strategy={name!r}")
 
 
-def _build_model(spec: registry.ModelSpec, data: str, model_kwargs: Mapping[str, Any]) -> keras.Model:
+def _build_model(spec: Any, data: str, model_kwargs: Mapping[str, Any]) -> keras.Model:
     classes = _NUM_CLASSES[data]
     if data == "fashion_mnist":
         backbone = spec.build(weights=None, classes=classes, input_shape=(28, 28, 1), **model_kwargs)
@@ -130,13 +147,16 @@ def _build_model(spec: registry.ModelSpec, data: str, model_kwargs: Mapping[str,
 
 def _datasets(
     data: str,
-    spec: registry.ModelSpec,
+    spec: Any,
     batch_size: int,
     augment: bool,
     seed: int,
     data_dir: Any,
     train_limit: int | None,
+    eval_limit: int | None,
 ):
+    import tensorflow as tf
+
     from keras_archs import data as data_lib
 
     loader = getattr(data_lib, data)
@@ -150,6 +170,10 @@ def _datasets(
     eval_ds = loader(_EVAL_SPLIT[data], augment=False, shuffle=False, **common)
     if train_limit is not None:
         train_ds = train_ds.take(max(1, train_limit // batch_size))
+    if eval_limit is not None:  # exactly the first eval_limit examples (the split is not shuffled)
+        batches = -(-eval_limit // batch_size)
+        eval_ds = eval_ds.unbatch().take(eval_limit).batch(batch_size)
+        eval_ds = eval_ds.apply(tf.data.experimental.assert_cardinality(batches))  # known length for Keras
     return train_ds, eval_ds
 
 
@@ -179,6 +203,7 @@ def train(
     data_dir: str | os.PathLike | None = None,
     seed: int = 0,
     train_limit: int | None = None,
+    eval_limit: int | None = None,
     verbose: Any = "auto",
     command: str | None = None,
 ) -> TrainResult:
@@ -199,6 +224,8 @@ def train(
         data_dir: Passed to the dataset function.
         seed: Seeds Keras/NumPy/TF and the data pipeline.
         train_limit: Use only about this many training examples per epoch (smoke tests).
+        eval_limit: Evaluate on the first this many examples of the evaluation split, each epoch and at the end
+            (smoke tests; None: the whole split).
         verbose: ``model.fit`` verbosity (the progress bar).
         command: The command line, recorded in ``result.json``.
 
@@ -206,15 +233,21 @@ def train(
         A :class:`TrainResult`.
 
     Raises:
-        ValueError: Unknown model/data/recipe/strategy, bad epochs or batch size, or a backup without ``resume``.
+        ValueError: Unknown model/data/recipe/strategy, bad epochs, batch size or limits, or a backup without
+            ``resume``.
     """
-    spec = registry.get_spec(model)
+    from keras_archs import applications
+
+    spec = applications.get_spec(model)
     if data not in DATASETS:
         raise ValueError(f"data must be one of {DATASETS}. Received: data={data!r}")
     chosen = recipes_lib.get_recipe(recipe) if recipe else recipes_lib.recipe_for(spec.family, data)
     epochs = chosen.epochs if epochs is None else epochs
     batch_size = chosen.batch_size if batch_size is None else batch_size
-    for label, value in (("epochs", epochs), ("batch_size", batch_size)):
+    limits = (("epochs", epochs), ("batch_size", batch_size), ("train_limit", train_limit), ("eval_limit", eval_limit))
+    for label, value in limits:
+        if label in ("train_limit", "eval_limit") and value is None:
+            continue
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be a positive integer. Received: {label}={value!r}")
     if strategy is not None and strategy not in STRATEGIES:
@@ -230,7 +263,7 @@ def train(
     (out / "checkpoints").mkdir(exist_ok=True)
     keras.utils.set_random_seed(seed)
 
-    train_ds, eval_ds = _datasets(data, spec, batch_size, chosen.augment, seed, data_dir, train_limit)
+    train_ds, eval_ds = _datasets(data, spec, batch_size, chosen.augment, seed, data_dir, train_limit, eval_limit)
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
         raise ValueError(f"The {data} training split gives no full batch of {batch_size}.")
@@ -252,7 +285,7 @@ def train(
     one_hot = _one_hot(_NUM_CLASSES[data])
     callbacks = [
         keras.callbacks.BackupAndRestore(str(backup), delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "epoch_{epoch:03d}.keras")),
+        _EpochCheckpoint(out / "checkpoints"),
         keras.callbacks.CSVLogger(str(out / "log.csv"), append=resume),
         keras.callbacks.TensorBoard(str(out / "tensorboard"), write_graph=False),
         _LearningRateLogger(),
@@ -269,7 +302,8 @@ def train(
     )
     seconds = time.perf_counter() - started
     test_loss, test_accuracy = net.evaluate(eval_ds.map(one_hot), verbose=0)
-    net.save(out / "model.keras")
+    with _files.atomic_path(out / "model.keras") as temporary:
+        net.save(temporary)
     result = {
         "model": spec.name,
         "data": data,
@@ -284,12 +318,16 @@ def train(
         "seed": seed,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
+        "train_limit": train_limit,
+        "eval_limit": eval_limit,
         "train_seconds": round(seconds, 1),
         "history": {key: [float(v) for v in values] for key, values in history.history.items()},
         "command": command,
     }
-    (out / "result.json").write_text(json.dumps(result, indent=2))
-    return TrainResult(net, history.history, float(test_accuracy), float(test_loss), epochs, seconds, out)
+    _files.write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
+    return TrainResult(
+        net, history.history, float(test_accuracy), float(test_loss), epochs, seconds, out, eval_limit=eval_limit
+    )
 
 
 def _one_hot(classes: int):
@@ -299,6 +337,18 @@ def _one_hot(classes: int):
         return images, tf.one_hot(tf.cast(labels, tf.int32), classes)
 
     return convert
+
+
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the model after every epoch as ``epoch_NNN.keras`` (1-based), through ``keras_archs._files``."""
+
+    def __init__(self, folder: pathlib.Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        with _files.atomic_path(self.folder / f"epoch_{epoch + 1:03d}.keras") as temporary:
+            self.model.save(temporary)
 
 
 class _LearningRateLogger(keras.callbacks.Callback):
@@ -323,6 +373,9 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
 
     Returns:
         Dict with the file name, bytes, sha256 and the run's metrics, command, epochs and time.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` lacks ``model.keras`` or ``result.json``.
     """
     import hashlib
 
@@ -333,16 +386,20 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
     inference = keras.Model(trained.inputs, trained.outputs, name=trained.name)
     destination = pathlib.Path(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(".partial-" + destination.name)  # keras insists on the .keras suffix
-    inference.save(partial)
-    os.replace(partial, destination)
+    with _files.atomic_path(destination) as temporary:
+        inference.save(temporary)
     data = destination.read_bytes()
     return {
         "file": destination.name,
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "params": int(inference.count_params()),
-        "input": {"shape": list(inference.input_shape[1:]), "dtype": "float32", "range": "raw pixels 0..255"},
+        "input": {
+            "shape": list(inference.input_shape[1:]),
+            "dtype": "float32",
+            # Fashion-MNIST models normalise inside (raw_pixel_model); the others take the pipeline's preprocessing
+            "range": "raw pixels 0..255" if result["data"] == "fashion_mnist" else "preprocessed by the data pipeline",
+        },
         **{
             key: result[key]
             for key in (

@@ -1,16 +1,17 @@
-"""A ``tf_keras`` twin of a Keras 3 model: same layer names, same graph, weights copied by layer name.
+"""A ``tf_keras`` copy of a Keras 3 model, for tfmot: same layer names, same graph, weights copied by layer name.
 
 tensorflow-model-optimization (tfmot) 0.8.1 wraps only ``tf_keras`` (Keras 2) models, and importing it sets
-``TF_USE_LEGACY_KERAS=1`` for the whole process (DESIGN.md §5). So quantization-aware training runs on a twin, in a
-child process: this module translates a Keras 3 functional model into a ``tf_keras`` functional config (pure Python,
-no ``tf_keras`` import, :func:`to_tf_keras_config`), the child rebuilds it (:func:`build_twin`) and weights travel by
-layer name and weight order (:func:`layer_weights`, :func:`assign_layer_weights`, strict both ways).
+``TF_USE_LEGACY_KERAS=1`` for the whole process (DESIGN.md §5). So quantization-aware training runs on a tf_keras
+copy, in a child process: this module translates a Keras 3 functional model into a ``tf_keras`` functional config
+(pure Python, no ``tf_keras`` import, :func:`to_tf_keras_config`), the child rebuilds it
+(:func:`build_tf_keras_model`) and weights travel by layer name and weight order (:func:`layer_weights`,
+:func:`assign_layer_weights`, strict both ways).
 
 Translation rules (Keras 3 config -> ``tf_keras`` config):
 
 * ``dtype``: a ``DTypePolicy`` dict becomes its name (``"float32"``, ``"mixed_float16"``); quantized policies are
   refused.
-* Initializers keep their class name and lose Keras 3's ``input_axes`` / ``output_axes`` (the twin's weights are
+* Initializers keep their class name and lose Keras 3's ``input_axes`` / ``output_axes`` (the copy's weights are
   overwritten by the copied ones, so an initializer never runs). Regularizers and constraints keep class and config.
 * ``InputLayer``: ``batch_shape`` becomes ``batch_input_shape``.
 * Keras-3-only arguments are dropped at their neutral value (``quantization_config=None``, ``lora_rank=None``,
@@ -22,11 +23,11 @@ Translation rules (Keras 3 config -> ``tf_keras`` config):
 
 Example:
     >>> import keras
-    >>> from keras_archs.compress import twin
+    >>> from keras_archs.compress import tf_keras_copy
     >>> inputs = keras.Input((8, 8, 1), name="pixels")
     >>> x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
     >>> model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D(name="gap")(x))
-    >>> config = twin.to_tf_keras_config(model)
+    >>> config = tf_keras_copy.to_tf_keras_config(model)
     >>> [layer["class_name"] for layer in config["config"]["layers"]]
     ['InputLayer', 'Conv2D', 'GlobalAveragePooling2D']
     >>> config["config"]["layers"][1]["inbound_nodes"]
@@ -47,23 +48,25 @@ from typing import Any
 
 import numpy as np
 
+from keras_archs import _files
+
 __all__ = [
     "SUPPORTED_LAYERS",
     "CUSTOM_LAYERS",
-    "TWIN_FORMAT",
+    "CONFIG_FORMAT",
     "to_tf_keras_config",
     "layer_weights",
     "assign_layer_weights",
     "save_layer_weights",
     "load_layer_weights",
-    "build_twin",
-    "twin_predict",
+    "build_tf_keras_model",
+    "predict_in_tf_keras",
     "run_legacy_keras_child",
 ]
 
-TWIN_FORMAT = 1  # version of the dict to_tf_keras_config returns (key "keras_archs_twin")
+CONFIG_FORMAT = 1  # version of the dict to_tf_keras_config returns (key "keras_archs_tf_keras_copy")
 
-# Keras 3 built-in layer classes with a tf_keras twin of the same name, arguments and weight order.
+# Keras 3 built-in layer classes with a tf_keras class of the same name, arguments and weight order.
 SUPPORTED_LAYERS = (
     "InputLayer",
     "Conv2D",
@@ -88,7 +91,8 @@ SUPPORTED_LAYERS = (
     "Rescaling",
     "Normalization",
 )
-# Layers of this package (registered as "keras_archs>Name") that the twin re-implements with TF ops (_twin_classes).
+# Layers of this package (registered as "keras_archs>Name") that the copy re-implements with TF ops
+# (_custom_layer_classes).
 CUSTOM_LAYERS = ("LocalResponseNormalization", "ZeroPaddedIdentity", "CustomScaleLayer")
 _NESTED_MODELS = ("Functional", "Sequential")
 
@@ -135,7 +139,7 @@ class _Flattener:
                 nodes = layer.get("inbound_nodes") or []
                 if len(nodes) != 1:
                     raise ValueError(
-                        f"Nested model {path}/{name} is called {len(nodes)} times; a twin can inline a nested model "
+                        f"Nested model {path}/{name} is called {len(nodes)} times; the copy can inline a nested model "
                         "called exactly once (tfmot cannot quantize shared nested models)."
                     )
                 call_inputs = [_resolve(ref, alias) for ref in _node_tensor_refs(nodes[0], f"{path}/{name}")[0]]
@@ -176,7 +180,7 @@ class _Flattener:
     def _emit(self, layer: Mapping[str, Any], name: str, path: str, alias: Mapping) -> None:
         if name in self.names:
             raise ValueError(
-                f"Layer name {name!r} occurs in both {self.names[name]!r} and {path!r}. The twin flattens nested "
+                f"Layer name {name!r} occurs in both {self.names[name]!r} and {path!r}. The copy flattens nested "
                 "models into one graph, so layer names must be unique across the whole model; rename one."
             )
         self.names[name] = path
@@ -196,20 +200,21 @@ class _Flattener:
 
 
 def to_tf_keras_config(model: Any) -> dict[str, Any]:
-    """The ``tf_keras`` functional config of a Keras 3 model's twin (JSON-serialisable; no tf_keras import).
+    """The functional config of a ``tf_keras`` copy of a Keras 3 model (JSON-serialisable; no tf_keras import).
 
     Args:
         model: A Keras 3 functional (or Sequential) model built from :data:`SUPPORTED_LAYERS`, the custom layers of
             this package (:data:`CUSTOM_LAYERS`) and nested functional / Sequential models, each called once.
 
     Returns:
-        ``{"class_name": "Functional", "config": {...}, "keras_archs_twin": {"format": TWIN_FORMAT, ...}}``;
-        ``config`` is what ``tf_keras.Model.from_config`` takes (see :func:`build_twin`).
+        ``{"class_name": "Functional", "config": {...}, "keras_archs_tf_keras_copy": {"format": CONFIG_FORMAT, ...}}``;
+        ``config`` is what ``tf_keras.Model.from_config`` takes (see :func:`build_tf_keras_model`).
 
     Raises:
-        ValueError: ``model`` is subclassed, holds a layer class without a twin (the message names the layer, its class
-            and the supported classes), a non-float dtype policy, a Keras-3-only argument at a non-neutral value, a
-            nested model called more than once, or a layer name that occurs twice once nested models are flattened.
+        ValueError: ``model`` is subclassed, holds a layer class without a tf_keras equivalent (the message names the
+            layer, its class and the supported classes), a non-float dtype policy, a Keras-3-only argument at a
+            non-neutral value, a nested model called more than once, or a layer name that occurs twice once nested
+            models are flattened.
         TypeError: ``model`` is not a Keras 3 model.
 
     Example:
@@ -240,12 +245,16 @@ def to_tf_keras_config(model: Any) -> dict[str, Any]:
         "input_layers": inputs,
         "output_layers": outputs,
     }
-    twin_config = {
+    copy_config = {
         "class_name": "Functional",
         "config": config,
-        "keras_archs_twin": {"format": TWIN_FORMAT, "keras_version": keras.__version__, "source": model.name},
+        "keras_archs_tf_keras_copy": {
+            "format": CONFIG_FORMAT,
+            "keras_version": keras.__version__,
+            "source": model.name,
+        },
     }
-    return json.loads(json.dumps(twin_config))  # exactly what the child reads (tuples become lists)
+    return json.loads(json.dumps(copy_config))  # exactly what the child reads (tuples become lists)
 
 
 def _is_keras_model(entry: Mapping[str, Any]) -> bool:
@@ -255,7 +264,7 @@ def _is_keras_model(entry: Mapping[str, Any]) -> bool:
 def _node_refs(refs: Any) -> list[tuple[str, int, int]]:
     """Keras 3 writes a single input/output as ``[name, 0, 0]`` and several as ``[[name, 0, 0], ...]``."""
     if isinstance(refs, Mapping):
-        raise ValueError(f"Models with dict inputs or outputs have no twin. Received: {refs!r}")
+        raise ValueError(f"Models with dict inputs or outputs have no tf_keras copy. Received: {refs!r}")
     if refs and isinstance(refs[0], str):
         refs = [refs]
     return [(str(name), int(node), int(tensor)) for name, node, tensor in refs]
@@ -273,17 +282,21 @@ def _node_tensor_refs(node: Any, layer_name: str) -> tuple[list[tuple[str, int, 
     args, kwargs = node["args"], dict(node.get("kwargs") or {})
     if len(args) != 1:
         raise ValueError(
-            f"Layer {layer_name!r} is called with {len(args)} positional arguments; a twin supports layers called on "
+            f"Layer {layer_name!r} is called with {len(args)} positional arguments; the copy supports layers called on "
             "one tensor or on one list of tensors."
         )
     tensors = args[0] if isinstance(args[0], (list, tuple)) else [args[0]]
     refs = []
     for tensor in tensors:
         if not (isinstance(tensor, Mapping) and tensor.get("class_name") == "__keras_tensor__"):
-            raise ValueError(f"Layer {layer_name!r} is called on a non-tensor argument {tensor!r}; no twin for that.")
+            raise ValueError(
+                f"Layer {layer_name!r} is called on a non-tensor argument {tensor!r}; no tf_keras copy for that."
+            )
         refs.append(tuple(tensor["config"]["keras_history"]))
     if any(isinstance(value, Mapping) and value.get("class_name") == "__keras_tensor__" for value in kwargs.values()):
-        raise ValueError(f"Layer {layer_name!r} takes a tensor keyword argument ({sorted(kwargs)}); no twin for that.")
+        raise ValueError(
+            f"Layer {layer_name!r} takes a tensor keyword argument ({sorted(kwargs)}); no tf_keras copy for that."
+        )
     return refs, kwargs
 
 
@@ -296,7 +309,7 @@ def _check_supported(layer: Mapping[str, Any], name: str) -> str:
     if class_name in CUSTOM_LAYERS and registered == f"keras_archs>{class_name}":
         return class_name
     raise ValueError(
-        f"Layer {name!r} of class {registered or class_name} (module {module or '?'}) has no tf_keras twin. "
+        f"Layer {name!r} of class {registered or class_name} (module {module or '?'}) has no tf_keras equivalent. "
         f"Supported: Keras layers {', '.join(SUPPORTED_LAYERS)}; keras_archs layers {', '.join(CUSTOM_LAYERS)}; "
         "nested functional / Sequential models."
     )
@@ -308,7 +321,7 @@ def _translate_layer_config(class_name: str, config: Mapping[str, Any], name: st
         if key in _KERAS3_ONLY_NEUTRAL:
             if value != _KERAS3_ONLY_NEUTRAL[key]:
                 raise ValueError(
-                    f"Layer {name!r} ({class_name}) sets the Keras-3-only argument {key}={value!r}; its tf_keras twin "
+                    f"Layer {name!r} ({class_name}) sets the Keras-3-only argument {key}={value!r}; its tf_keras copy "
                     f"can only drop it at {key}={_KERAS3_ONLY_NEUTRAL[key]!r}."
                 )
             continue
@@ -330,7 +343,7 @@ def _translate_dtype(value: Any, layer_name: str) -> Any:
         value = value.get("config", {}).get("name")
     if value is not None and value not in _FLOAT_POLICIES:
         raise ValueError(
-            f"Layer {layer_name!r} has dtype policy {value!r}; a twin takes one of {', '.join(_FLOAT_POLICIES)}."
+            f"Layer {layer_name!r} has dtype policy {value!r}; the copy takes one of {', '.join(_FLOAT_POLICIES)}."
         )
     return value
 
@@ -360,7 +373,8 @@ def _leaf_layers(model: Any) -> list[Any]:
 def layer_weights(model: Any) -> dict[str, list[np.ndarray]]:
     """The weights of every layer that has some, by layer name (nested models flattened), in each layer's order.
 
-    Works on Keras 3 and ``tf_keras`` models alike, so the same mapping goes both ways between a model and its twin.
+    Works on Keras 3 and ``tf_keras`` models alike, so the same mapping goes both ways between a model and its
+    tf_keras copy.
 
     Args:
         model: A Keras 3 or tf_keras model.
@@ -430,7 +444,8 @@ def save_layer_weights(weights: Mapping[str, Sequence[np.ndarray]], path: str | 
     arrays = {
         f"{name}/{index}": np.asarray(value) for name, values in weights.items() for index, value in enumerate(values)
     }
-    np.savez(path, **arrays)
+    with _files.atomic_path(path) as temporary:
+        np.savez(temporary, **arrays)
 
 
 def load_layer_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
@@ -446,8 +461,8 @@ def load_layer_weights(path: str | os.PathLike) -> dict[str, list[np.ndarray]]:
 # --- the child side: needs tf_keras ---
 
 
-def build_twin(config: Mapping[str, Any], weights: Mapping[str, Sequence[np.ndarray]] | None = None) -> Any:
-    """Builds the ``tf_keras`` twin from :func:`to_tf_keras_config`'s dict (in a process where tf_keras may load).
+def build_tf_keras_model(config: Mapping[str, Any], weights: Mapping[str, Sequence[np.ndarray]] | None = None) -> Any:
+    """Builds the ``tf_keras`` copy from :func:`to_tf_keras_config`'s dict (in a process where tf_keras may load).
 
     Args:
         config: What :func:`to_tf_keras_config` returned (or its JSON, parsed).
@@ -458,23 +473,24 @@ def build_twin(config: Mapping[str, Any], weights: Mapping[str, Sequence[np.ndar
 
     Raises:
         ImportError: tf_keras is not installed (``pip install keras_archs[qat]``).
-        ValueError: ``config`` is not a twin config of a known format, tf_keras rejects a layer config, or
+        ValueError: ``config`` is not a config of a known format, tf_keras rejects a layer config, or
             ``weights`` do not fit.
 
     Example:
-        >>> # in a child process with TF_USE_LEGACY_KERAS=1, see twin_predict()
-        >>> # twin = build_twin(json.loads(config_json), load_layer_weights("weights.npz"))
+        >>> # in a child process with TF_USE_LEGACY_KERAS=1, see predict_in_tf_keras()
+        >>> # copy = build_tf_keras_model(json.loads(config_json), load_layer_weights("weights.npz"))
     """
     tf_keras = _import_tf_keras()
-    info = config.get("keras_archs_twin") if isinstance(config, Mapping) else None
-    if not info or info.get("format") != TWIN_FORMAT:
+    info = config.get("keras_archs_tf_keras_copy") if isinstance(config, Mapping) else None
+    if not info or info.get("format") != CONFIG_FORMAT:
         raise ValueError(
-            f"`config` must come from to_tf_keras_config (format {TWIN_FORMAT}). Received keras_archs_twin={info!r}"
+            f"`config` must come from to_tf_keras_config (format {CONFIG_FORMAT}). "
+            f"Received keras_archs_tf_keras_copy={info!r}"
         )
     try:
-        model = tf_keras.Model.from_config(copy.deepcopy(config["config"]), custom_objects=_twin_classes())
+        model = tf_keras.Model.from_config(copy.deepcopy(config["config"]), custom_objects=_custom_layer_classes())
     except (TypeError, ValueError, KeyError) as error:
-        raise ValueError(f"tf_keras could not build the twin of {info.get('source')!r}: {error}") from error
+        raise ValueError(f"tf_keras could not build the copy of {info.get('source')!r}: {error}") from error
     if weights is not None:
         assign_layer_weights(model, weights)
     return model
@@ -485,19 +501,19 @@ def _import_tf_keras() -> Any:
         import tf_keras
     except ImportError as error:
         raise ImportError(
-            "The tf_keras twin needs the optional extra 'qat': pip install 'keras_archs[qat]' "
+            "The tf_keras copy needs the optional extra 'qat': pip install 'keras_archs[qat]' "
             "(tensorflow-model-optimization and tf-keras)."
         ) from error
     return tf_keras
 
 
-_TWIN_CLASSES: dict[str, type] = {}
+_CUSTOM_LAYER_CLASSES: dict[str, type] = {}
 
 
-def _twin_classes() -> dict[str, type]:
+def _custom_layer_classes() -> dict[str, type]:
     """tf_keras re-implementations of :data:`CUSTOM_LAYERS` (same config, same maths, no weights)."""
-    if _TWIN_CLASSES:
-        return _TWIN_CLASSES
+    if _CUSTOM_LAYER_CLASSES:
+        return _CUSTOM_LAYER_CLASSES
     import tensorflow as tf
 
     tf_keras = _import_tf_keras()
@@ -557,15 +573,15 @@ def _twin_classes() -> dict[str, type]:
         def get_config(self):
             return {**super().get_config(), "scale": self.scale}
 
-    _TWIN_CLASSES.update(
+    _CUSTOM_LAYER_CLASSES.update(
         LocalResponseNormalization=LocalResponseNormalization,
         ZeroPaddedIdentity=ZeroPaddedIdentity,
         CustomScaleLayer=CustomScaleLayer,
     )
-    return _TWIN_CLASSES
+    return _CUSTOM_LAYER_CLASSES
 
 
-# --- running the twin in a child process ---
+# --- running the tf_keras copy in a child process ---
 
 _STDERR_TAIL = 4000  # characters of the child's stderr quoted in a RuntimeError
 # Runs argv[2] as __main__ with the packages above it (keras_archs, keras_archs.compress) registered as bare
@@ -602,7 +618,7 @@ def run_legacy_keras_child(module: str, args: Sequence[str], timeout: float | No
         RuntimeError: The child exited non-zero or timed out; the message ends with the tail of its stderr.
 
     Example:
-        >>> # run_legacy_keras_child("keras_archs.compress.twin", ["predict", "/tmp/work"])
+        >>> # run_legacy_keras_child("keras_archs.compress.tf_keras_copy", ["predict", "/tmp/work"])
     """
     env = dict(os.environ)
     env["TF_USE_LEGACY_KERAS"] = "1"
@@ -626,17 +642,17 @@ def run_legacy_keras_child(module: str, args: Sequence[str], timeout: float | No
         )
 
 
-def twin_predict(model: Any, x: np.ndarray, batch_size: int = 32, timeout: float | None = 600) -> dict[str, Any]:
-    """Predicts with ``model``'s tf_keras twin in a child process (a parity check of the translation).
+def predict_in_tf_keras(model: Any, x: np.ndarray, batch_size: int = 32, timeout: float | None = 600) -> dict[str, Any]:
+    """Predicts with a tf_keras copy of ``model`` in a child process (a parity check of the translation).
 
     Args:
         model: A Keras 3 model :func:`to_tf_keras_config` accepts.
         x: Inputs, a numpy array (single-input models).
-        batch_size: Batch size of the twin's ``predict``.
+        batch_size: Batch size of the copy's ``predict``.
         timeout: Seconds before the child is killed.
 
     Returns:
-        ``{"outputs": array, "weights": {layer: [array, ...]}}``: the twin's predictions and its weights read back
+        ``{"outputs": array, "weights": {layer: [array, ...]}}``: the copy's predictions and its weights read back
         after the copy.
 
     Raises:
@@ -645,34 +661,36 @@ def twin_predict(model: Any, x: np.ndarray, batch_size: int = 32, timeout: float
         RuntimeError: The child failed (its stderr tail is in the message).
 
     Example:
-        >>> # out = twin_predict(model, x)["outputs"]; np.abs(out - model.predict(x)).max() < 1e-5
+        >>> # out = predict_in_tf_keras(model, x)["outputs"]; np.abs(out - model.predict(x)).max() < 1e-5
     """
     import importlib.util
 
     config = to_tf_keras_config(model)
     if importlib.util.find_spec("tf_keras") is None:
         _import_tf_keras()
-    with tempfile.TemporaryDirectory(prefix="keras_archs_twin_") as work:
+    with tempfile.TemporaryDirectory(prefix="keras_archs_tf_keras_copy_") as work:
         folder = pathlib.Path(work)
-        (folder / "config.json").write_text(json.dumps(config))
+        _files.write_text(folder / "config.json", json.dumps(config))
         save_layer_weights(layer_weights(model), folder / "weights.npz")
-        np.save(folder / "inputs.npy", np.asarray(x))
-        (folder / "options.json").write_text(json.dumps({"batch_size": int(batch_size)}))
-        run_legacy_keras_child("keras_archs.compress.twin", ["predict", str(folder)], timeout=timeout)
-        return {"outputs": np.load(folder / "outputs.npy"), "weights": load_layer_weights(folder / "twin_weights.npz")}
+        with _files.atomic_path(folder / "inputs.npy") as temporary:
+            np.save(temporary, np.asarray(x))
+        _files.write_text(folder / "options.json", json.dumps({"batch_size": int(batch_size)}))
+        run_legacy_keras_child("keras_archs.compress.tf_keras_copy", ["predict", str(folder)], timeout=timeout)
+        return {"outputs": np.load(folder / "outputs.npy"), "weights": load_layer_weights(folder / "copy_weights.npz")}
 
 
 def _child_predict(folder: pathlib.Path) -> None:
     config = json.loads((folder / "config.json").read_text())
     options = json.loads((folder / "options.json").read_text())
-    model = build_twin(config, load_layer_weights(folder / "weights.npz"))
+    model = build_tf_keras_model(config, load_layer_weights(folder / "weights.npz"))
     x = np.load(folder / "inputs.npy")
     outputs = model.predict(x.astype(model.inputs[0].dtype.as_numpy_dtype), batch_size=options["batch_size"], verbose=0)
-    np.save(folder / "outputs.npy", np.asarray(outputs))
-    save_layer_weights(layer_weights(model), folder / "twin_weights.npz")
+    with _files.atomic_path(folder / "outputs.npy") as temporary:
+        np.save(temporary, np.asarray(outputs))
+    save_layer_weights(layer_weights(model), folder / "copy_weights.npz")
 
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "predict":
-        raise SystemExit("usage: python -m keras_archs.compress.twin predict WORK_DIR")
+        raise SystemExit("usage: python -m keras_archs.compress.tf_keras_copy predict WORK_DIR")
     _child_predict(pathlib.Path(sys.argv[2]))

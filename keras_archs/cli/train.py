@@ -1,0 +1,71 @@
+"""``keras-archs train``: a registry model trained with its paper recipe (:func:`keras_archs.train.train`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from keras_archs.cli import _sources
+
+# keras_archs.train.loop.DATASETS / STRATEGIES, as literals so that `keras-archs --help` loads no TensorFlow
+# (tests/test_cli.py checks that they agree).
+DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet")
+STRATEGIES = ("mirrored", "multiworker", "tpu")
+
+
+def run(args: argparse.Namespace) -> int:
+    from keras_archs.train import train
+
+    result = train(
+        args.model,
+        args.data,
+        out_dir=args.out,
+        epochs=args.epochs,
+        recipe=args.recipe,
+        batch_size=args.batch_size,
+        resume=args.resume,
+        strategy=args.strategy,
+        mixed_precision=args.mixed_precision,
+        model_kwargs=dict(args.model_arg),
+        data_dir=args.data_dir,
+        seed=args.seed,
+        train_limit=args.train_limit,
+        eval_limit=args.eval_limit,
+        command=args.command_line,
+    )
+    evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
+    print(
+        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}, {evaluated}) after {result.epochs} "
+        f"epochs, {result.seconds / 60:.1f} min; model and logs in {result.out_dir}"
+    )
+    return 0
+
+
+def register(commands: Any) -> None:
+    """Adds ``train`` to the ``keras-archs`` subparsers."""
+    parser = commands.add_parser("train", help="train a model with its paper recipe")
+    parser.add_argument("model", help="registry name (keras-archs list)")
+    parser.add_argument("--data", default="fashion_mnist", choices=DATASETS)
+    parser.add_argument(
+        "--epochs", type=_sources.positive_int, default=None, help="default: the recipe's; the schedule stretches"
+    )
+    parser.add_argument("--out", required=True, help="output directory (checkpoints, logs, model.keras)")
+    parser.add_argument("--recipe", default=None, help="recipe name (default: by model family and dataset)")
+    parser.add_argument("--batch-size", type=_sources.positive_int, default=None)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--strategy", choices=STRATEGIES, default=None)
+    parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument("--model-arg", type=_sources.model_arg, action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--train-limit", type=_sources.positive_int, default=None, help="training examples per epoch (smoke runs)"
+    )
+    parser.add_argument(
+        "--eval-limit",
+        type=_sources.positive_int,
+        default=None,
+        metavar="N",
+        help="evaluate on the first N test images, each epoch and at the end (smoke runs)",
+    )
+    parser.set_defaults(run=run)
