@@ -61,8 +61,8 @@ def test_raw_pixels_and_a_normalising_layer():
 
 def test_the_preprocessing_modes_are_the_registrys_and_the_pipelines():
     """card.PREPROCESSING_MODES is a literal (no TensorFlow at import); it must stay the registry's list + "raw"."""
-    from keras_archs.data import pipeline
+    from keras_archs.data import preprocessing
 
-    assert set(PREPROCESSING_MODES) == {*pipeline.MODES, "raw"}
+    assert set(PREPROCESSING_MODES) == {*preprocessing.MODES, "raw"}
     assert {spec.preprocessing for spec in applications.all_specs()} <= set(PREPROCESSING_MODES)
     assert set(imagenet_utils.MODES) <= set(PREPROCESSING_MODES)
