@@ -224,7 +224,7 @@ def fashion_mnist_rows(
     echo(f"    test accuracy {accuracy:.4f} ({test_set})")
 
     progress(f"deep-compressing: prune -> share -> Huffman, fine-tuning {epochs} epoch(s) on {train_limit:,} images")
-    x_train, y_train = _fashion_mnist("train", train_limit)
+    x_train, y_train = _fashion_mnist("train_without_validation", train_limit)  # validation images stay unseen
     result = compress.deep_compress(model, train_data=(x_train, y_train), epochs=epochs, verbose=2)
     archive_path = out / "squeezenet_fashion_mnist_demo.kadc"
     result.save(archive_path)

@@ -236,6 +236,21 @@ def test_compress_then_decompress_a_keras_file(tmp_path, capsys):
     assert code == 2 and "does not exist" in err
 
 
+@needs_fashion_mnist
+def test_compress_with_fashion_mnist_fine_tuning_fits_validates_and_tests_on_separate_splits(tmp_path, capsys):
+    archive = tmp_path / "fm.kadc"
+    argv = ["compress", "SqueezeNet1_1", "--weights", "fashion_mnist", "--data", "fashion_mnist", "--out", str(archive)]
+    code, out, _ = _run(argv + ["--train-limit", "256", "--epochs", "1", "--eval-limit", "200"], capsys)
+    assert code == 0, out
+    assert "(200 validation images)" in out and "test accuracy (read once, after)" in out
+    from keras_archs.compress import archive as archive_lib
+
+    metadata = archive_lib.read(archive).metadata
+    assert metadata["splits"] == {"fit": "train_without_validation", "validation": "validation", "final": "test"}
+    assert metadata["test_accuracy_before"] > 0.85  # the shipped model on the first 200 test images
+    assert 0.1 < metadata["test_accuracy_after"] <= 1.0 and metadata["val_accuracy_after"] > 0.1
+
+
 # --- export --------------------------------------------------------------------------------------------------------
 
 

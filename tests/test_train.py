@@ -155,7 +155,8 @@ def _first_test_images(n: int):
 
 @pytest.fixture(scope="module")
 def learned_run(tmp_path_factory):
-    """CifarResNet20 on 4,096 Fashion-MNIST images for one epoch (128 steps of 32), evaluated on 500 test images."""
+    """CifarResNet20 on 8,192 Fashion-MNIST images for one epoch (256 steps of 32), evaluated on 500 validation and 500
+    test images. (128 steps left BN's moving statistics, momentum 0.99, too far from the data: 0.24 on test.)"""
     if not FASHION_MNIST.exists():
         pytest.skip(f"{FASHION_MNIST} absent (Debian package dataset-fashion-mnist; `make data`)")
     out = tmp_path_factory.mktemp("learned") / "run"
@@ -165,21 +166,24 @@ def learned_run(tmp_path_factory):
         out_dir=out,
         epochs=1,
         batch_size=32,
-        train_limit=4096,
+        train_limit=8192,
         eval_limit=500,
         verbose=0,
-        command="keras-archs train CifarResNet20 --train-limit 4096 --eval-limit 500",
+        command="keras-archs train CifarResNet20 --train-limit 8192 --eval-limit 500",
     )
     return result, out
 
 
 def test_a_short_run_learns_and_records_what_it_measured(learned_run):
     result, out = learned_run
-    # 10 classes: chance is 0.1; measured 0.58 (the recipe's step schedule, seed 0)
-    assert result.test_accuracy > 0.35 and result.history["accuracy"][-1] > 0.35
+    # 10 classes: chance is 0.1; measured 0.73 test, 0.72 validation (the recipe's step schedule, seed 0)
+    assert result.test_accuracy > 0.45 and result.history["accuracy"][-1] > 0.45
+    assert result.validation_accuracy > 0.45
     saved = json.loads((out / "result.json").read_text())
-    assert saved["eval_limit"] == 500 and saved["train_limit"] == 4096 and saved["recipe"] == "cifar_resnet"
+    assert saved["eval_limit"] == 500 and saved["train_limit"] == 8192 and saved["recipe"] == "cifar_resnet"
     assert saved["test_accuracy"] == pytest.approx(result.test_accuracy)
+    assert saved["splits"] == {"fit": "train_without_validation", "monitored_each_epoch": "validation", "final": "test"}
+    assert saved["validation_accuracy"] == pytest.approx(result.history["val_accuracy"][-1])
     # the recorded accuracy is that of the saved model on exactly the first 500 test images
     model = keras.saving.load_model(out / "model.keras")
     images, labels = _first_test_images(500)
@@ -196,7 +200,7 @@ def test_export_trained_model_writes_an_inference_model_and_its_record(learned_r
     assert record["file"] == destination.name and record["bytes"] == len(data)
     assert record["sha256"] == hashlib.sha256(data).hexdigest()
     assert record["test_accuracy"] == pytest.approx(result.test_accuracy) and record["epochs"] == 1
-    assert record["command"] == "keras-archs train CifarResNet20 --train-limit 4096 --eval-limit 500"
+    assert record["command"] == "keras-archs train CifarResNet20 --train-limit 8192 --eval-limit 500"
     assert record["input"] == {"shape": [28, 28, 1], "dtype": "float32", "range": "raw pixels 0..255"}
     assert record["curve"]["val_accuracy"] == result.history["val_accuracy"]
     exported = keras.saving.load_model(destination)

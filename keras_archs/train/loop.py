@@ -11,8 +11,14 @@
 
 The checkpoints, ``model.keras`` and ``result.json`` are written through ``keras_archs._files`` (a kill mid-write
 leaves the previous file or none, never half a file); ``backup/`` is Keras' own format and writer, and the logs are
-appended as training goes. ``eval_limit`` evaluates on the first N test images (each epoch and at the end) for smoke
-runs; ``train_limit`` shortens the epochs.
+appended as training goes. ``eval_limit`` evaluates on the first N images of the monitored and final splits (each
+epoch and at the end) for smoke runs; ``train_limit`` shortens the epochs.
+
+Which data chooses and which data measures (:data:`SPLITS`): Fashion-MNIST fits on ``"train_without_validation"``
+(54,000 images), reports every epoch on ``"validation"`` (the 6,000 held out of the training images: what any choice
+of epochs, recipe or checkpoint may look at) and reads ``"test"`` once, after training. CIFAR has no held-out split
+here yet, so its per-epoch curve is the test split and ``result.json`` says so; ImageNet's is its validation split,
+the de facto test set.
 
 Fashion-MNIST models take raw pixels (28x28x1, 0..255): the normalisation is a layer of the model (the dataset's
 mean and std), so a phone app can feed the camera's grey values as they are. Other datasets are normalised by the data
@@ -51,7 +57,13 @@ STRATEGIES = ("mirrored", "multiworker", "tpu")
 FASHION_MNIST_MEAN = 72.940
 FASHION_MNIST_STD = 90.021
 _NUM_CLASSES = {"fashion_mnist": 10, "cifar10": 10, "cifar100": 100, "imagenet": 1000}
-_EVAL_SPLIT = {"fashion_mnist": "test", "cifar10": "test", "cifar100": "test", "imagenet": "validation"}
+# (split fitted, split reported every epoch, split read once at the end) per dataset; see the module docstring.
+SPLITS = {
+    "fashion_mnist": ("train_without_validation", "validation", "test"),
+    "cifar10": ("train", "test", "test"),
+    "cifar100": ("train", "test", "test"),
+    "imagenet": ("train", "validation", "validation"),
+}
 
 
 @dataclasses.dataclass
@@ -61,8 +73,10 @@ class TrainResult:
     Attributes:
         model: The trained model.
         history: ``model.fit``'s history (per-epoch loss, accuracy, val_* and learning_rate).
-        test_accuracy: Top-1 accuracy on the evaluation split (its first ``eval_limit`` examples when set).
+        test_accuracy: Top-1 accuracy on the final split (:data:`SPLITS`; its first ``eval_limit`` examples when set),
+            read once after training.
         test_loss: Loss there.
+        validation_accuracy: Top-1 accuracy on the split reported every epoch, after the last epoch.
         epochs: Epochs of the run.
         seconds: Wall time of ``fit``.
         out_dir: The run folder.
@@ -77,6 +91,7 @@ class TrainResult:
     seconds: float
     out_dir: pathlib.Path
     eval_limit: int | None = None
+    validation_accuracy: float | None = None
 
 
 def apply_weight_decay(model: keras.Model, weight_decay: float, decay_depthwise: bool = True) -> int:
@@ -166,15 +181,22 @@ def _datasets(
     common = dict(batch_size=batch_size, seed=seed, data_dir=data_dir, **model_kwargs)
     if data in ("fashion_mnist", "cifar10", "cifar100"):
         common["download"] = False
-    train_ds = loader("train", augment=augment, shuffle=True, drop_remainder=True, **common)
-    eval_ds = loader(_EVAL_SPLIT[data], augment=False, shuffle=False, **common)
+    fit_split, monitor_split, final_split = SPLITS[data]
+    train_ds = loader(fit_split, augment=augment, shuffle=True, drop_remainder=True, **common)
     if train_limit is not None:
         train_ds = train_ds.take(max(1, train_limit // batch_size))
-    if eval_limit is not None:  # exactly the first eval_limit examples (the split is not shuffled)
-        batches = -(-eval_limit // batch_size)
-        eval_ds = eval_ds.unbatch().take(eval_limit).batch(batch_size)
-        eval_ds = eval_ds.apply(tf.data.experimental.assert_cardinality(batches))  # known length for Keras
-    return train_ds, eval_ds
+
+    def evaluation(split: str):
+        dataset = loader(split, augment=False, shuffle=False, **common)
+        if eval_limit is not None:  # exactly the first eval_limit examples (the split is not shuffled)
+            batches = -(-eval_limit // batch_size)
+            dataset = dataset.unbatch().take(eval_limit).batch(batch_size)
+            dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))  # known length for Keras
+        return dataset
+
+    monitor_ds = evaluation(monitor_split)
+    final_ds = monitor_ds if final_split == monitor_split else evaluation(final_split)
+    return train_ds, monitor_ds, final_ds
 
 
 @contextlib.contextmanager
@@ -263,7 +285,9 @@ def train(
     (out / "checkpoints").mkdir(exist_ok=True)
     keras.utils.set_random_seed(seed)
 
-    train_ds, eval_ds = _datasets(data, spec, batch_size, chosen.augment, seed, data_dir, train_limit, eval_limit)
+    train_ds, monitor_ds, final_ds = _datasets(
+        data, spec, batch_size, chosen.augment, seed, data_dir, train_limit, eval_limit
+    )
     steps_per_epoch = int(train_ds.cardinality())
     if steps_per_epoch < 1:
         raise ValueError(f"The {data} training split gives no full batch of {batch_size}.")
@@ -295,13 +319,14 @@ def train(
     started = time.perf_counter()
     history = net.fit(
         train_ds.map(one_hot),
-        validation_data=eval_ds.map(one_hot),
+        validation_data=monitor_ds.map(one_hot),
         epochs=epochs,
         callbacks=callbacks,
         verbose=verbose,
     )
     seconds = time.perf_counter() - started
-    test_loss, test_accuracy = net.evaluate(eval_ds.map(one_hot), verbose=0)
+    validation_accuracy = float(history.history["val_accuracy"][-1]) if history.history.get("val_accuracy") else None
+    test_loss, test_accuracy = net.evaluate(final_ds.map(one_hot), verbose=0)  # the final split, read once
     with _files.atomic_path(out / "model.keras") as temporary:
         net.save(temporary)
     result = {
@@ -316,6 +341,8 @@ def train(
         "replicas": distribution.num_replicas_in_sync if distribution is not None else 1,
         "mixed_precision": mixed_precision,
         "seed": seed,
+        "splits": dict(zip(("fit", "monitored_each_epoch", "final"), SPLITS[data])),
+        "validation_accuracy": validation_accuracy,
         "test_accuracy": float(test_accuracy),
         "test_loss": float(test_loss),
         "train_limit": train_limit,
@@ -326,7 +353,15 @@ def train(
     }
     _files.write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return TrainResult(
-        net, history.history, float(test_accuracy), float(test_loss), epochs, seconds, out, eval_limit=eval_limit
+        net,
+        history.history,
+        float(test_accuracy),
+        float(test_loss),
+        epochs,
+        seconds,
+        out,
+        eval_limit=eval_limit,
+        validation_accuracy=validation_accuracy,
     )
 
 
@@ -401,7 +436,7 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
             "range": "raw pixels 0..255" if result["data"] == "fashion_mnist" else "preprocessed by the data pipeline",
         },
         **{
-            key: result[key]
+            key: result.get(key)  # runs from before the validation split lack "splits" / "validation_accuracy"
             for key in (
                 "model",
                 "data",
@@ -410,6 +445,8 @@ def export_trained_model(run_dir: str | os.PathLike, destination: str | os.PathL
                 "epochs",
                 "batch_size",
                 "seed",
+                "splits",
+                "validation_accuracy",
                 "test_accuracy",
                 "test_loss",
                 "train_seconds",
