@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import pathlib
@@ -22,7 +23,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from keras_archs import applications  # noqa: E402  (fills the registry)
+from keras_archs import applications, registry  # noqa: E402  (importing applications fills the registry)
 from keras_archs.registry import ModelSpec  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -166,10 +167,6 @@ def replace_spec(monkeypatch) -> Callable[..., ModelSpec]:
     """
 
     def replace(name: str, **changes: Any) -> ModelSpec:
-        import dataclasses
-
-        from keras_archs import registry
-
         spec = registry.get_spec(name)
         new = dataclasses.replace(spec, **changes)
         monkeypatch.setitem(registry._REGISTRY, spec.name, new)

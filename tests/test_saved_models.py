@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import keras_archs
-from keras_archs import applications
+from keras_archs import applications, compress, saved_models
 from tests.conftest import forward
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -68,8 +68,6 @@ def _fashion_mnist_test_split():
 
 @needs_fashion_mnist
 def test_shipped_models_classify_the_first_test_images():
-    from keras_archs import compress
-
     images, labels = (array[:FIRST_TEST_IMAGES] for array in _fashion_mnist_test_split())
     original = forward(keras_archs.SqueezeNet(weights="fashion_mnist"), images).argmax(axis=1)
     archive = next(r for r in ARCHIVES if r["file"] == "squeezenet_fashion_mnist.kadc")
@@ -130,8 +128,6 @@ def test_shipped_archives_match_the_manifest(record):
 @pytest.mark.slow
 @needs_fashion_mnist
 def test_compressed_fashion_mnist_squeezenet_takes_raw_pixels_and_keeps_accuracy():
-    from keras_archs import compress
-
     record = next(r for r in ARCHIVES if r["file"] == "squeezenet_fashion_mnist.kadc")
     model = compress.load(SAVED / record["file"])
     assert model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 10)
@@ -143,8 +139,6 @@ def test_compressed_fashion_mnist_squeezenet_takes_raw_pixels_and_keeps_accuracy
 
 
 def test_saved_models_path_checks_the_manifest():
-    from keras_archs import saved_models
-
     assert saved_models.path("squeezenet_fashion_mnist.kadc").stat().st_size == ARCHIVES[0]["bytes"]
     with pytest.raises(ValueError, match="not a shipped model"):
         saved_models.path("nope.kadc")
