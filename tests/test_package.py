@@ -175,12 +175,6 @@ def test_python_OO_imports_the_package_and_its_constructors(fresh_interpreter):
     assert fresh_interpreter["OO"] == "ResNet50 VGG19 None"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keras_archs/compress/__init__.py imports compress.pipeline (keras) eagerly; it passes once compress/ "
-    "loads its keras modules lazily (issue #14, compress helper). Strict: an unexpected pass fails, so remove this "
-    "mark then.",
-)
 def test_import_of_the_numpy_huffman_coder_loads_neither_tensorflow_nor_keras():
     result = _run(
         "import sys, keras_archs.compress.huffman; "
