@@ -29,7 +29,7 @@ def test_photos_seen_while_choosing_earlier_recipes_are_not_held_out():
     assert seen <= {photo.file for photo in fidelity.photos("tuning")}
 
 
-def test_held_out_set_is_several_hundred_crops_of_several_sources():
+def test_held_out_set_is_24_photos_of_several_sources():
     held_out = fidelity.photos("held_out")
     assert len(held_out) == 24 and len({photo.source for photo in held_out}) >= 2
     assert {photo.file.split("/")[0] for photo in held_out if photo.source == "opencv-doc"} == {"data", "hfs", "text"}
