@@ -23,6 +23,11 @@ the de facto test set.
 Fashion-MNIST models take raw pixels (28x28x1, 0..255): the normalisation is a layer of the model (the dataset's
 mean and std), so a phone app can feed the camera's grey values as they are. Other datasets are normalised by the data
 pipeline for the model (``for_model``).
+
+Distributed runs (``strategy=``, :mod:`keras_archs.train.strategies`, docs/distributed.md): ``batch_size`` is the
+global batch, the learning rate scales with it, each input pipeline reads its own shard and every worker takes the
+same number of steps. Under "multiworker" only the chief writes the files above; the other workers keep only their
+own ``backup_<type>_<index>/`` and write the rest to a temporary folder they delete.
 """
 
 from __future__ import annotations
