@@ -12,12 +12,12 @@ export PYTHONHASHSEED ?= 0
 FMNIST := /usr/share/datasets/fashion-mnist
 OPENCV_PHOTOS := /usr/share/doc/opencv-doc/examples
 
-.PHONY: install data photos demo lint test test-slow test-all clean
+.PHONY: install data photos demo lint test test-slow test-all test-torch clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos,jax]"
 	touch $(STAMP)
 
 install: $(STAMP) data photos
@@ -56,14 +56,26 @@ lint: install
 	$(BIN)/ruff format --check .
 
 # pytest exit code 5 (no tests collected) fails here like any non-zero code.
+# The JAX lane (tests/backends: the zoo on another Keras backend) runs first, in its own process (a process has one
+# Keras backend), so the log still ends with the main run's summary line; both must pass.
+BACKEND_LANE := $(BIN)/python -m pytest tests/backends -p no:cacheprovider -q
+
 test: install lint
+	KERAS_BACKEND=jax $(BACKEND_LANE) -m "not slow"
 	$(BIN)/python -m pytest -m "not slow" -q
 
 test-slow: install
+	KERAS_BACKEND=jax $(BACKEND_LANE) -m slow
 	$(BIN)/python -m pytest -m slow -q
 
 test-all: install
+	KERAS_BACKEND=jax $(BACKEND_LANE)
 	$(BIN)/python -m pytest -q
+
+# The same lane on PyTorch: torch's wheel is large, so it is an extra installed only here (README: backend lanes).
+test-torch: install
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[torch]"
+	KERAS_BACKEND=torch $(BACKEND_LANE) -m "not slow"
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -27,6 +27,10 @@ from keras_archs import applications, registry  # noqa: E402  (importing applica
 from keras_archs.registry import ModelSpec  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# tests/backends/ checks the zoo on another Keras backend: `make test` runs it with KERAS_BACKEND=jax (`make
+# test-torch`: torch) in its own process; the TensorFlow run does not collect it.
+if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+    collect_ignore = ["backends"]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
 SQUEEZENET_FIXTURES = SHARED_FIXTURES / "squeezenet"
 DC_NET = SQUEEZENET_FIXTURES / "compressed_SqueezeNet.net"

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from keras_archs import _files
+from keras_archs._backend import require_tensorflow
 from keras_archs.compress import tf_keras_copy
 from keras_archs.export.convert import IO_DTYPES  # the TFLite I/O types, one list for the package
 
@@ -183,6 +184,7 @@ def qat(
         >>> # x, y, _ = fm.load_arrays("train"); xt, yt, _ = fm.load_arrays("test")
         >>> # result = qat(model, (x, y), (xt, yt), steps_per_epoch=100, tflite_path="squeezenet_int8.tflite")
     """
+    require_tensorflow("keras_archs.compress.qat")
     started = time.perf_counter()
     _check_arguments(epochs, steps_per_epoch, batch_size, learning_rate, loss, preserve, io_dtype, representative_steps)
     require_qat_extra()

@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 import keras
 import numpy as np
 
+from keras_archs._backend import require_tensorflow
 from keras_archs.compress import archive as archive_lib
 from keras_archs.compress import calibrate, finetune, prune, share, training_data
 from keras_archs.compress.compressed_model import FORMAT_NAME, CompressedModel, storage_axes, weight_keys
@@ -351,6 +352,7 @@ def deep_compress(
         >>> compressed.size_bytes < 0.4 * 4 * model.count_params()
         True
     """
+    require_tensorflow("keras_archs.compress.deep_compress")
     recipe = recipe_for(model) if recipe is None else get_recipe(recipe)
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0):
         raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")

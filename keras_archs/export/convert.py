@@ -28,6 +28,7 @@ import time
 from typing import Any, Sequence
 
 from keras_archs import _files
+from keras_archs._backend import require_tensorflow
 from keras_archs.export import _arguments, _litert, card
 from keras_archs.export._litert import TensorInfo
 from keras_archs.export.calibration import DEFAULT_CALIBRATION_STEPS, RepresentativeData
@@ -242,6 +243,7 @@ def to_tflite(
         >>> result.input.shape, result.labels_path.name  # doctest: +SKIP
         ((1, 32, 32, 3), 'resnet20.labels.txt')
     """
+    require_tensorflow("keras_archs.export.to_tflite (TFLite conversion)")
     started = time.perf_counter()
     target = _arguments.check_tflite_path(path)
     mode = _arguments.check_choice("mode", mode, MODES)

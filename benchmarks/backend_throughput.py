@@ -1,0 +1,79 @@
+"""Training images/s per Keras backend, side by side: TensorFlow, JAX and (when installed) PyTorch, same run.
+
+Usage: python benchmarks/backend_throughput.py [--backends tensorflow jax torch] [--model CifarResNet20]
+       [--batch-size 128] [--train-limit 8192] [--epochs 3] [--tiny]
+
+Each backend trains in its own process (``keras-archs train MODEL --data fashion_mnist --backend B``, a process has
+one Keras backend), one after the other, with the same tf.data pipeline feeding ``fit``, the same recipe, seed and
+data (the real Fashion-MNIST files). Rates are training steps only, median of the epochs after the first (which
+includes tracing / XLA compilation: its time is the "first epoch s" column). A backend that is not installed is
+listed as such. ``--tiny``: 2 epochs of 256 images (checks the script). Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import pathlib
+import platform
+import sys
+import tempfile
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import _training_runs as runs  # noqa: E402
+
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
+    parser.add_argument("--model", default="CifarResNet20")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--train-limit", type=int, default=8192)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--tiny", action="store_true")
+    args = parser.parse_args()
+    if args.tiny:
+        args.batch_size, args.train_limit, args.epochs = 64, 256, 2
+    common = [
+        "--batch-size",
+        str(args.batch_size),
+        "--train-limit",
+        str(args.train_limit),
+        "--epochs",
+        str(args.epochs),
+    ]
+    common += ["--eval-limit", "256"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="backend_bench_") as folder:
+        for backend in args.backends:
+            if importlib.util.find_spec(backend) is None:
+                rows.append((backend, None))
+                continue
+            out = pathlib.Path(folder) / backend
+            argv = runs.train_command(args.model, out, [*common, "--backend", backend])
+            runs.run([(argv, runs.environment())], args.timeout)
+            rows.append((backend, runs.rates(out)))
+    print(
+        f"{args.model}, Fashion-MNIST, batch {args.batch_size}, {args.train_limit} images/epoch, {args.epochs} epochs; "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    )
+    print("| backend | images/s | first epoch s | test accuracy |")
+    print("|---|---|---|---|")
+    for backend, rate in rows:
+        if rate is None:
+            print(f"| {backend} | not installed | | |")
+            continue
+        assert rate["backend"] == backend, rate
+        print(
+            f"| {backend} | {rate['images_per_second']:.0f} | {rate['first_epoch_seconds']:.1f} | "
+            f"{rate['test_accuracy']:.4f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
