@@ -16,7 +16,7 @@ FMNIST := /usr/share/datasets/fashion-mnist
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,notebooks]"
 	touch $(STAMP)
 
 install: $(STAMP) data

@@ -366,3 +366,25 @@ def test_keras_archs_profile_writes_json_plots_and_resumes(tmp_path, capsys):
     assert cli.main(["profile", "--from-json", str(out)]) == 0
     assert "SqueezeNet1_1" in capsys.readouterr().out
     assert cli.main(["profile", "NoSuchNet"]) == 2
+
+
+@pytest.mark.slow
+def test_zoo_profile_benchmark_prints_the_markdown_table():
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_profile.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--tiny"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
+    assert rows[0].startswith("| model | input | params | GMACs | 1x1 conv %")
+    assert [row.split(" | ")[0] for row in rows[1:]] == ["| SqueezeNet1_1", "| MobileNet"]
+    assert rows[2].split(" | ")[3] == "0.569" and rows[2].split(" | ")[4] == "94.9"  # Howard et al. 2017, Table 2
