@@ -70,7 +70,7 @@ def linear_fit(x: Sequence[float], y: Sequence[float]) -> LinearFit:
     Example:
         >>> fit = linear_fit([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.0])
         >>> round(fit.slope, 2), round(fit.r2, 3)
-        (1.98, 0.998)
+        (1.98, 0.999)
     """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     if len(x) < 2 or len(x) != len(y) or np.ptp(x) == 0:
