@@ -18,17 +18,6 @@ import pytest
 from keras_archs import analysis, applications
 from keras_archs.analysis import plots, profiling
 
-_MODELS: dict = {}
-
-
-def _model(name: str, **kwargs):
-    """A registered model built once per test session (weights=None)."""
-    key = (name, tuple(sorted(kwargs.items())))
-    if key not in _MODELS:
-        _MODELS[key] = applications.get_spec(name).build(weights=None, **kwargs)
-    return _MODELS[key]
-
-
 # --- hand counts --------------------------------------------------------------------------------------------------
 
 
@@ -84,9 +73,9 @@ def test_nested_models_shared_layers_and_fc_as_1x1_conv():
     assert sum(summary.params_by_kind.values()) == model.count_params()
 
 
-def test_any_input_size_through_input_shape_and_clear_errors():
-    variable = _model("SqueezeNet1_1", include_top=False, input_shape=(None, None, 3))
-    fixed = _model("SqueezeNet1_1", include_top=False, input_shape=(160, 160, 3))
+def test_any_input_size_through_input_shape_and_clear_errors(built):
+    variable = built("SqueezeNet1_1", include_top=False, input_shape=(None, None, 3))
+    fixed = built("SqueezeNet1_1", include_top=False, input_shape=(160, 160, 3))
     assert analysis.count_macs(variable, input_shape=(160, 160, 3)) == analysis.count_macs(fixed)
     with pytest.raises(ValueError, match=r"input_shape="):
         analysis.count_macs(variable)
@@ -156,21 +145,21 @@ MOBILENET_CASES = [
 
 
 @pytest.mark.parametrize("alpha, resolution, paper_millions", MOBILENET_CASES)
-def test_mobilenet_macs_equal_table1_and_the_published_totals(alpha, resolution, paper_millions):
-    model = _model("MobileNet", alpha=alpha, input_shape=(resolution, resolution, 3))
+def test_mobilenet_macs_equal_table1_and_the_published_totals(built, alpha, resolution, paper_millions):
+    model = built("MobileNet", alpha=alpha, input_shape=(resolution, resolution, 3))
     macs = analysis.count_macs(model)
     assert macs == _mobilenet_table1_macs(alpha, resolution)
     # within the paper's rounding to whole millions (41 M: 40,960,000 ... 41,499,999 around 41.0 M)
     assert abs(macs / 1e6 - paper_millions) < 0.5 + 1e-9, macs
 
 
-def test_mobilenet_table2_split_by_layer_kind():
+def test_mobilenet_table2_split_by_layer_kind(built):
     # Howard et al. 2017, Table 2 (mult-adds / parameters): Conv 1x1 94.86 % / 74.59 %, Conv DW 3x3 3.06 % /
     # 1.06 %, Conv 3x3 1.19 % / 0.02 %, FC 0.18 % / 24.33 %. The paper's four MAC rows add up to 99.29 %: its first
     # conv (112*112*32*3*3*3 = 10,838,016 = 1.91 % of 568.7 M) is printed as 1.19 %, the digits swapped; with 1.91 %
     # the rows add up to 100 %. Parameters: the paper counts kernels (no FC bias): 74.59 %; with the FC bias (what
     # our split counts, kernel + bias) 74.57 %.
-    summary = analysis.cost_summary(_model("MobileNet"))
+    summary = analysis.cost_summary(built("MobileNet"))
     shares = {kind: round(100 * summary.share(kind), 2) for kind in analysis.KINDS}
     assert shares == {"conv1x1": 94.86, "depthwise": 3.06, "conv_kxk": 1.91, "dense": 0.18}
     params = {kind: 100 * summary.share(kind, of="params") for kind in analysis.KINDS}
@@ -197,17 +186,17 @@ RESNET_CASES = [
 
 
 @pytest.mark.parametrize("name, paper", RESNET_CASES)
-def test_macs_within_two_percent_of_the_papers(name, paper):
+def test_macs_within_two_percent_of_the_papers(built, name, paper):
     # Differences (docs/analysis.md): ResNet-34 +1.8 %, ResNet-50 +1.5 %, VGG-16 +1.1 % (15.35 G in the convs,
     # 0.12 G in the FC layers): the papers round down; none is over 2 %.
-    macs = analysis.count_macs(_model(name))
+    macs = analysis.count_macs(built(name))
     assert _paper_check(macs, paper) <= 0.02, (name, macs)
 
 
-def test_resnet50_stride_sits_in_the_first_1x1_conv():
+def test_resnet50_stride_sits_in_the_first_1x1_conv(built):
     # keras.applications' ResNet50 (and the paper's Caffe model) subsample in the first 1x1 conv of a stage's first
     # unit; torchvision's "v1.5" in the 3x3, which costs 4.09 G instead of 3.86 G. Check where ours sits.
-    costs = {c.path: c for c in analysis.layer_costs(_model("ResNet50"))}
+    costs = {c.path: c for c in analysis.layer_costs(built("ResNet50"))}
     first = costs["conv3_block1_1_conv"]
     assert first.input_shapes[0][1:3] == (56, 56) and first.output_shapes[0][1:3] == (28, 28)
     assert costs["conv3_block1_2_conv"].input_shapes[0][1:3] == (28, 28)
@@ -227,9 +216,9 @@ def _vgg_config_macs(config: list) -> int:
 
 
 @pytest.mark.slow
-def test_vgg16_equals_configuration_d_layer_by_layer():
+def test_vgg16_equals_configuration_d_layer_by_layer(built):
     d = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
-    assert analysis.count_macs(_model("VGG16")) == _vgg_config_macs(d)
+    assert analysis.count_macs(built("VGG16")) == _vgg_config_macs(d)
 
 
 # --- the profile ------------------------------------------------------------------------------------------------
@@ -399,3 +388,40 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- published accuracy (cited data in the registry) ------------------------------------------------------------
+
+
+def test_every_imagenet_classifier_with_weights_has_a_cited_top1():
+    from keras_archs import registry
+
+    with_accuracy = {s.name for s in applications.all_specs() if s.published_accuracy is not None}
+    imagenet = {s.name for s in applications.all_specs() if "imagenet" in s.weight_tags and s.classes == 1000}
+    assert imagenet <= with_accuracy, imagenet - with_accuracy
+    for name in with_accuracy:
+        published = applications.get_spec(name).published_accuracy
+        assert isinstance(published, registry.PublishedAccuracy) and published.dataset == "imagenet"
+        assert 0.5 < published.top1 < 0.85, name
+        # the value is the one its source states: as accuracy, or as error (Szegedy et al. give top-1 error)
+        percent = round(100 * published.top1, 3)
+        stated = {f"{percent:g} %", f"{percent:.1f} %", f"{round(100 - percent, 3):.1f} %"}
+        assert any(text in published.source for text in stated), (name, published.source)
+    assert applications.get_spec("ResNet50").published_accuracy.top1 == 0.749  # keras.io's table: 74.9 %
+
+
+def test_published_accuracy_records_are_checked():
+    from keras_archs import registry
+
+    with pytest.raises(ValueError, match="fraction"):
+        registry.PublishedAccuracy(74.9, "imagenet", "keras.io")
+    with pytest.raises(ValueError, match="source"):
+        registry.PublishedAccuracy(0.749, "imagenet", "")
+
+
+def test_accuracy_points_join_profiles_with_the_registry():
+    profiles = [_fake_profile("ResNet50", 3.86e9, 1.0), _fake_profile("CifarResNet20", 4e7, 0.1)]
+    profiles.append(_fake_profile("not_registered", 1e9, 1.0))
+    points = analysis.accuracy_points(profiles)
+    assert [(p.name, p.top1) for p in points] == [("ResNet50", 0.749)]  # CIFAR nets have no ImageNet figure
+    assert "keras.io" in points[0].source

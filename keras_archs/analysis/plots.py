@@ -34,6 +34,9 @@ __all__ = [
 ]
 
 
+_AREA_PER_MILLION = 12.0  # bubble area (points^2) per million parameters: VGG-19's 144 M -> 1,700
+
+
 def _figure(width: float = 7.0, height: float = 5.0, columns: int = 1) -> tuple[Any, Any]:
     try:
         from matplotlib.figure import Figure
@@ -106,16 +109,16 @@ def accuracy_vs_macs_figure(points: Sequence[Any], title: str | None = None) -> 
     figure, (axis,) = _figure()
     gmacs = [p.macs / 1e9 for p in points]
     top1 = [100 * p.top1 for p in points]
-    params = np.array([p.params for p in points], np.float64)
-    area = 2000 * params / params.max()  # bubble area ~ parameters
+    area = [_AREA_PER_MILLION * p.params / 1e6 for p in points]  # bubble area ~ parameters, one scale for all charts
     colors = [f"C{i % 10}" for i in range(len(points))]
     axis.scatter(gmacs, top1, s=area, c=colors, alpha=0.45, edgecolors="k", linewidths=0.5)
     _label_points(axis, [p.name for p in points], gmacs, top1)
     axis.set_xlabel("multiply-accumulates per image (G), batch 1")
     axis.set_ylabel("published ImageNet top-1 accuracy (%)")
     for millions in (5, 25, 100):
-        axis.scatter([], [], s=2000 * millions * 1e6 / params.max(), c="none", edgecolors="grey", label=f"{millions} M")
-    axis.legend(title="parameters", loc="lower right", labelspacing=1.5, borderpad=1.0, frameon=False)
+        axis.scatter([], [], s=_AREA_PER_MILLION * millions, c="none", edgecolors="grey", label=f"{millions} M")
+    axis.legend(title="parameters", loc="lower right", labelspacing=2.0, borderpad=1.2, frameon=False)
+    axis.margins(0.12)
     axis.grid(alpha=0.3)
     axis.set_title(title or "Accuracy vs operations, bubble = parameters (Canziani et al. 2016, Fig. 2)")
     return figure
