@@ -202,6 +202,21 @@ def test_resnet50_stride_sits_in_the_first_1x1_conv(built):
     assert costs["conv3_block1_2_conv"].input_shapes[0][1:3] == (28, 28)
 
 
+@pytest.mark.slow
+def test_googlenet_over_its_budget_by_its_5x5_branches(built):
+    # Szegedy et al. 2015, Sec. 1: "a computational budget of 1.5 billion multiply-adds at inference time" - a budget,
+    # not a count. Ours is 1.583 G (+5.5 %). The original network has 5x5 convs in the third branch of each inception
+    # module; torchvision's GoogLeNet has 3x3 ones there and records 1.498 GFLOPS (its `_ops`): the same graph with
+    # the 5x5 kernels counted as 3x3 gives exactly that.
+    model = built("GoogLeNet")
+    costs = {cost.path: cost.total_macs for cost in analysis.layer_costs(model)}
+    total = sum(costs.values())
+    assert total == 1_582_671_872 and _paper_check(total, 1.5e9) < 0.06
+    five = sum(costs[layer.name] for layer in model.layers if getattr(layer, "kernel_size", None) == (5, 5))
+    assert len([layer for layer in model.layers if getattr(layer, "kernel_size", None) == (5, 5)]) == 9
+    assert round((total - five + five * 9 // 25) / 1e9, 3) == 1.498
+
+
 def _vgg_config_macs(config: list) -> int:
     """Simonyan & Zisserman 2015, Table 1 (configurations D / E): 3x3 convs at 224, 112, 56, 28, 14; FC 25088 ->
     4096 -> 4096 -> 1000."""
