@@ -440,3 +440,24 @@ def test_accuracy_points_join_profiles_with_the_registry():
     points = analysis.accuracy_points(profiles)
     assert [(p.name, p.top1) for p in points] == [("ResNet50", 0.749)]  # CIFAR nets have no ImageNet figure
     assert "keras.io" in points[0].source
+
+
+def test_keras_archs_profile_records_a_failure_and_goes_on(tmp_path, capsys, monkeypatch):
+    from keras_archs import cli
+    from keras_archs.analysis import zoo
+
+    real = zoo.profile_registered
+
+    def failing(name, **kwargs):
+        if name == "SqueezeNet1_0":
+            raise RuntimeError("simulated out of memory")
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(zoo, "profile_registered", failing)
+    out = tmp_path / "run.json"
+    argv = ["profile", "SqueezeNet1_0", "SqueezeNet1_1", "--batch-sizes", "1", "--runtimes", "keras"]
+    assert cli.main(argv + ["--repeats", "1", "--warmup", "0", "--json", str(out)]) == 1
+    data = json.loads(out.read_text())
+    assert data["failed"] == {"SqueezeNet1_0": "RuntimeError: simulated out of memory"}
+    assert [p["name"] for p in data["profiles"]] == ["SqueezeNet1_1"]
+    assert "FAILED SqueezeNet1_0: RuntimeError: simulated out of memory" in capsys.readouterr().out
