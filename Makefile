@@ -17,7 +17,7 @@ OPENCV_PHOTOS := /usr/share/doc/opencv-doc/examples
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos,jax]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos,jax,notebooks]"
 	touch $(STAMP)
 
 install: $(STAMP) data photos

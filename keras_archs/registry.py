@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 __all__ = [
     "MissingBuilderError",
+    "PublishedAccuracy",
     "WeightEntry",
     "ModelSpec",
     "register",
@@ -65,6 +66,44 @@ class WeightEntry:
         return all(variant.get(key) == value for key, value in self.variant)
 
 
+@dataclasses.dataclass(frozen=True)
+class PublishedAccuracy:
+    """A published top-1 accuracy of an architecture: cited data, not measured here.
+
+    Attributes:
+        top1: Top-1 accuracy as a fraction (0.749 for 74.9 %).
+        dataset: What it was measured on: "imagenet" (the ILSVRC-2012 validation set).
+        source: Where the number is written (document, table or field, which weights and which evaluation).
+    """
+
+    top1: float
+    dataset: str
+    source: str
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.top1 < 1.0:
+            raise ValueError(f"PublishedAccuracy.top1 is a fraction in (0, 1). Received: top1={self.top1!r}")
+        if not self.source:
+            raise ValueError("PublishedAccuracy.source must say where the number is published.")
+
+    @classmethod
+    def keras_applications(cls, percent: float) -> "PublishedAccuracy":
+        """The Top-1 Accuracy column of keras.io's table of keras.applications models, for the weights this package
+        loads for that model (single centre crop at the model's default size)."""
+        source = (
+            f"keras.io/api/applications, 'Available models' table, Top-1 Accuracy {percent} % (the keras.applications "
+            "weights this model loads; single centre crop at its default size)"
+        )
+        return cls(round(percent / 100, 6), "imagenet", source)
+
+    @classmethod
+    def torchvision(cls, weights: str, percent: float, note: str = "") -> "PublishedAccuracy":
+        """The ``acc@1`` that torchvision's weight metadata records for ``weights`` (e.g. "ResNet18_Weights.
+        IMAGENET1K_V1"): ImageNet validation, resize 256 then centre crop 224."""
+        source = f"torchvision {weights} metadata, acc@1 {percent} % (resize 256, centre crop 224)"
+        return cls(round(percent / 100, 6), "imagenet", source + (f"; {note}" if note else ""))
+
+
 class MissingBuilderError(LookupError):
     """A :class:`ModelSpec` was asked to build before a constructor was bound to it with :func:`register`."""
 
@@ -90,6 +129,8 @@ class ModelSpec:
             DESIGN.md quotes trainable parameters rather than ``count_params()``; None otherwise.
         build_kwargs: Arguments the builder gets when built from the registry (e.g. ``{"version": "1.1"}``).
         aliases: Other names ``get_model`` accepts.
+        published_accuracy: The architecture's published ImageNet top-1 (:class:`PublishedAccuracy`, with its
+            source), for the accuracy-vs-operations chart of ``keras_archs.analysis``; None where none is recorded.
     """
 
     name: str
@@ -105,6 +146,7 @@ class ModelSpec:
     trainable_params: int | None = None
     build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    published_accuracy: PublishedAccuracy | None = None
 
     @property
     def builder(self) -> Callable[..., Any]:

@@ -23,7 +23,7 @@ FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
 needs_fashion_mnist = pytest.mark.skipif(
     not FASHION_MNIST.exists(), reason=f"{FASHION_MNIST} absent (`make data` installs it)"
 )
-COMMANDS = ["list", "info", "classify", "demo", "train", "compress", "decompress", "export"]
+COMMANDS = ["list", "info", "classify", "demo", "train", "compress", "decompress", "export", "profile", "degradation"]
 
 
 def _bare_package_child(body: str) -> subprocess.CompletedProcess:

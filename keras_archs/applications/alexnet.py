@@ -166,6 +166,7 @@ SPECS = {
             preprocessing="torch",
             paper=_PAPER + "; torchvision layout after Krizhevsky 2014, One weird trick for parallelizing "
             "convolutional neural networks, arXiv:1404.5997",
+            published_accuracy=registry.PublishedAccuracy.torchvision("AlexNet_Weights.IMAGENET1K_V1", 56.522),
         ),
         _spec(
             "AlexNetCaffe", "caffe", default_size=227, min_size=39, params=60_965_224, layers=20,

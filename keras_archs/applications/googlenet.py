@@ -192,6 +192,11 @@ SPEC = registry.ModelSpec(
     trainable_params=6_998_552,  # no BatchNormalization: every parameter is trainable
     layers=90,  # len(model.layers), measured
     aliases=("InceptionV1",),
+    published_accuracy=registry.PublishedAccuracy.torchvision(
+        "GoogLeNet_Weights.IMAGENET1K_V1",
+        69.778,
+        "weights ported from the paper's model, with batch norm; Szegedy et al. 2015 report top-5 error only",
+    ),
 )
 
 # --- constructors ---------------------------------------------------------------------------------------------------

@@ -166,6 +166,7 @@ SPEC = registry.ModelSpec(
         ((True, WEIGHTS_FNAME, WEIGHTS_HASH), (False, WEIGHTS_FNAME_NO_TOP, WEIGHTS_HASH_NO_TOP)),
         license=WEIGHTS_LICENSE,
     ),
+    published_accuracy=registry.PublishedAccuracy.keras_applications(80.3),
 )
 
 # --- constructors ---------------------------------------------------------------------------------------------------

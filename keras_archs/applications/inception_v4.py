@@ -171,6 +171,9 @@ SPEC = registry.ModelSpec(
     params=42_711_400,
     trainable_params=42_648_232,
     layers=494,  # len(model.layers), measured
+    published_accuracy=registry.PublishedAccuracy(
+        0.8, "imagenet", "Szegedy et al. 2017, arXiv:1602.07261, Table 2: single crop, single model, top-1 error 20.0 %"
+    ),
 )
 
 # --- constructors ---------------------------------------------------------------------------------------------------

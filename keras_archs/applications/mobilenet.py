@@ -225,6 +225,7 @@ SPEC = registry.ModelSpec(
         for rows in PRETRAINED_ROWS
         for include_top in (True, False)
     ),
+    published_accuracy=registry.PublishedAccuracy.keras_applications(70.4),
 )
 
 # --- constructors ---------------------------------------------------------------------------------------------------

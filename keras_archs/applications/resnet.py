@@ -253,14 +253,70 @@ def _spec(name: str, preprocessing: str, params: int, layers: int, **fields: Any
 SPECS = {
     spec.name: spec
     for spec in (
-        _spec("ResNet18", "torch", 11_699_112, 74, trainable_params=11_689_512),
-        _spec("ResNet34", "torch", 21_814_696, 130, trainable_params=21_797_672),
-        _spec("ResNet50", "caffe", 25_636_712, 177, weights=_weight_entries("resnet50", LICENSE_V1)),
-        _spec("ResNet101", "caffe", 44_707_176, 347, weights=_weight_entries("resnet101", LICENSE_V1)),
-        _spec("ResNet152", "caffe", 60_419_944, 517, weights=_weight_entries("resnet152", LICENSE_V1)),
-        _spec("ResNet50V2", "tf", 25_613_800, 192, weights=_weight_entries("resnet50v2", LICENSE_V2)),
-        _spec("ResNet101V2", "tf", 44_675_560, 379, weights=_weight_entries("resnet101v2", LICENSE_V2)),
-        _spec("ResNet152V2", "tf", 60_380_648, 566, weights=_weight_entries("resnet152v2", LICENSE_V2)),
+        _spec(
+            "ResNet18",
+            "torch",
+            11_699_112,
+            74,
+            trainable_params=11_689_512,
+            published_accuracy=registry.PublishedAccuracy.torchvision("ResNet18_Weights.IMAGENET1K_V1", 69.758),
+        ),
+        _spec(
+            "ResNet34",
+            "torch",
+            21_814_696,
+            130,
+            trainable_params=21_797_672,
+            published_accuracy=registry.PublishedAccuracy.torchvision("ResNet34_Weights.IMAGENET1K_V1", 73.314),
+        ),
+        _spec(
+            "ResNet50",
+            "caffe",
+            25_636_712,
+            177,
+            weights=_weight_entries("resnet50", LICENSE_V1),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(74.9),
+        ),
+        _spec(
+            "ResNet101",
+            "caffe",
+            44_707_176,
+            347,
+            weights=_weight_entries("resnet101", LICENSE_V1),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(76.4),
+        ),
+        _spec(
+            "ResNet152",
+            "caffe",
+            60_419_944,
+            517,
+            weights=_weight_entries("resnet152", LICENSE_V1),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(76.6),
+        ),
+        _spec(
+            "ResNet50V2",
+            "tf",
+            25_613_800,
+            192,
+            weights=_weight_entries("resnet50v2", LICENSE_V2),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(76.0),
+        ),
+        _spec(
+            "ResNet101V2",
+            "tf",
+            44_675_560,
+            379,
+            weights=_weight_entries("resnet101v2", LICENSE_V2),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(77.2),
+        ),
+        _spec(
+            "ResNet152V2",
+            "tf",
+            60_380_648,
+            566,
+            weights=_weight_entries("resnet152v2", LICENSE_V2),
+            published_accuracy=registry.PublishedAccuracy.keras_applications(78.0),
+        ),
     )
 }
 

@@ -237,6 +237,12 @@ SPECS = {
             layers=68,  # len(model.layers), measured
             build_kwargs={"version": "1.0"},
             aliases=("SqueezeNet", "squeezenet1.0"),
+            published_accuracy=registry.PublishedAccuracy(
+                0.575,
+                "imagenet",
+                "Iandola et al. 2016, arXiv:1602.07360, Table 2: SqueezeNet with Deep Compression, 8 bits, 0.66 MB "
+                "(the file these weights decode): top-1 57.5 %",
+            ),
             weights=tuple(
                 registry.WeightEntry(
                     tag="imagenet",
@@ -262,6 +268,9 @@ SPECS = {
             layers=67,  # len(model.layers), measured
             build_kwargs={"version": "1.1"},
             aliases=("squeezenet1.1",),
+            published_accuracy=registry.PublishedAccuracy.torchvision(
+                "SqueezeNet1_1_Weights.IMAGENET1K_V1", 58.178, "the SqueezeNet 1.1 release gives no figure"
+            ),
             weights=(
                 registry.WeightEntry(
                     tag="imagenet",

@@ -86,7 +86,7 @@ def build_vgg(
 # --- specs ----------------------------------------------------------------------------------------------------------
 
 
-def _spec(depth: int, params: int, layers: int) -> registry.ModelSpec:
+def _spec(depth: int, params: int, layers: int, top1_percent: float) -> registry.ModelSpec:
     weights_name = f"vgg{depth}"
     fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels"
     top, notop = WEIGHTS_HASHES[weights_name]
@@ -105,11 +105,13 @@ def _spec(depth: int, params: int, layers: int) -> registry.ModelSpec:
             ((True, f"{fname}.h5", top), (False, f"{fname}_notop.h5", notop)),
             license=WEIGHTS_LICENSE,
         ),
+        published_accuracy=registry.PublishedAccuracy.keras_applications(top1_percent),
     )
 
 
 # params: count_params() of the default model, measured equal to keras.applications'; layers: len(model.layers).
-SPECS = {spec.name: spec for spec in (_spec(16, 138_357_544, 23), _spec(19, 143_667_240, 26))}
+# top-1: keras.io's table of keras.applications models (registry.PublishedAccuracy.keras_applications).
+SPECS = {spec.name: spec for spec in (_spec(16, 138_357_544, 23, 71.3), _spec(19, 143_667_240, 26, 71.3))}
 
 # --- constructors ---------------------------------------------------------------------------------------------------
 

@@ -141,6 +141,7 @@ SPEC = registry.ModelSpec(
         ((True, WEIGHTS_FNAME, WEIGHTS_MD5), (False, WEIGHTS_FNAME_NO_TOP, WEIGHTS_MD5_NO_TOP)),
         license="MIT",
     ),
+    published_accuracy=registry.PublishedAccuracy.keras_applications(79.0),
 )
 
 # --- constructors ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Commands, one module each: ``list`` / ``info`` (:mod:`.models`), ``classify`` (:mod:`.classify`), ``demo``
 (:mod:`.demo`), ``train`` (:mod:`.train`), ``compress`` / ``decompress`` (:mod:`.compress`), ``export``
-(:mod:`.export`). :mod:`._sources` turns model and data arguments into objects for all of them.
+(:mod:`.export`), ``profile`` (:mod:`.profile`), ``degradation`` (:mod:`.degradation`). :mod:`._sources` turns
+model and data arguments into objects for all of them.
 
 The parser is built from modules that import no TensorFlow, so ``--help`` and ``--version`` answer at once; each
 command imports what it needs when it runs. A command module that fails to import fails the whole command line
@@ -23,13 +24,13 @@ import shlex
 import sys
 from typing import Sequence
 
-from keras_archs.cli import classify, compress, demo, export, models, train
+from keras_archs.cli import classify, compress, degradation, demo, export, models, profile, train
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before any command imports TensorFlow
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES = (models, classify, demo, train, compress, export)
+COMMAND_MODULES = (models, classify, demo, train, compress, export, profile, degradation)
 
 
 def _version() -> str:
