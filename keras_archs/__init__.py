@@ -1,5 +1,9 @@
 """keras_archs: classic CNN architectures for Keras 3, keras.applications-compatible, with real weights.
 
+Importing the package loads neither TensorFlow nor Keras: the constructors (``keras_archs.ResNet50`` ...),
+``list_models`` / ``get_model`` and the subpackages (``data``, ``compress``, ``export``, ``train``, ...) are loaded on
+first attribute access (PEP 562).
+
 Example:
     >>> import keras_archs
     >>> model = keras_archs.SqueezeNet(weights=None)
@@ -7,53 +11,74 @@ Example:
     1248424
 """
 
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import Any
+
 __version__ = "0.1.0"
 
-from keras_archs.applications.alexnet import AlexNet
-from keras_archs.applications.cifar_resnet import CifarResNet
-from keras_archs.applications.googlenet import GoogLeNet, InceptionV1
-from keras_archs.applications.inception_resnet_v2 import InceptionResNetV2
-from keras_archs.applications.inception_v3 import InceptionV3
-from keras_archs.applications.inception_v4 import InceptionV4
-from keras_archs.applications.mobilenet import MobileNet
-from keras_archs.applications.resnet import (
-    ResNet18,
-    ResNet34,
-    ResNet50,
-    ResNet50V2,
-    ResNet101,
-    ResNet101V2,
-    ResNet152,
-    ResNet152V2,
+# Public constructor -> family module under keras_archs.applications (importing any family imports them all).
+_CONSTRUCTORS = {
+    "AlexNet": "alexnet",
+    "CifarResNet": "cifar_resnet",
+    "GoogLeNet": "googlenet",
+    "InceptionV1": "googlenet",
+    "InceptionResNetV2": "inception_resnet_v2",
+    "InceptionV3": "inception_v3",
+    "InceptionV4": "inception_v4",
+    "MobileNet": "mobilenet",
+    "ResNet18": "resnet",
+    "ResNet34": "resnet",
+    "ResNet50": "resnet",
+    "ResNet101": "resnet",
+    "ResNet152": "resnet",
+    "ResNet50V2": "resnet",
+    "ResNet101V2": "resnet",
+    "ResNet152V2": "resnet",
+    "SqueezeNet": "squeezenet",
+    "VGG16": "vgg",
+    "VGG19": "vgg",
+    "WideResNet": "wide_resnet",
+    "Xception": "xception",
+}
+# Registry look-ups, from keras_archs.applications (importing it fills the registry).
+_LOOKUPS = ("list_models", "get_model")
+# Subpackages and modules loaded on attribute access (those present in this installation).
+_SUBMODULES = tuple(
+    name
+    for name in (
+        "analysis",
+        "applications",
+        "cli",
+        "compress",
+        "data",
+        "export",
+        "imagenet_utils",
+        "registry",
+        "saved_models",
+        "train",
+        "weights",
+    )
+    if importlib.util.find_spec(f"{__name__}.{name}") is not None
 )
-from keras_archs.applications.squeezenet import SqueezeNet
-from keras_archs.applications.vgg import VGG16, VGG19
-from keras_archs.applications.wide_resnet import WideResNet
-from keras_archs.applications.xception import Xception
-from keras_archs.registry import get_model, list_models
 
-__all__ = [
-    "AlexNet",
-    "CifarResNet",
-    "GoogLeNet",
-    "InceptionV1",
-    "InceptionResNetV2",
-    "InceptionV3",
-    "InceptionV4",
-    "MobileNet",
-    "ResNet18",
-    "ResNet34",
-    "ResNet50",
-    "ResNet101",
-    "ResNet152",
-    "ResNet50V2",
-    "ResNet101V2",
-    "ResNet152V2",
-    "SqueezeNet",
-    "VGG16",
-    "VGG19",
-    "WideResNet",
-    "Xception",
-    "get_model",
-    "list_models",
-]
+__all__ = [*_CONSTRUCTORS, *_LOOKUPS, *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CONSTRUCTORS:
+        value = getattr(importlib.import_module(f"keras_archs.applications.{_CONSTRUCTORS[name]}"), name)
+    elif name in _LOOKUPS:
+        value = getattr(importlib.import_module("keras_archs.applications"), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"keras_archs.{name}")
+    else:
+        raise AttributeError(f"module 'keras_archs' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

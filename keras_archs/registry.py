@@ -1,17 +1,20 @@
 """The model registry: every architecture and every weight file as data.
 
-Each family module registers its models here at import time (``keras_archs.applications`` imports them all). The
-CLI, ``list_models``/``get_model``, the docs tables and the parametrised test-suite all read this one table, so adding a
-model means one builder plus one :class:`ModelSpec` row.
+A passive table: this module imports nothing of the zoo. Each family module declares its :class:`ModelSpec` rows and
+binds them to its public constructor with the decorator :func:`register` when it is imported; importing
+``keras_archs.applications`` imports every family, so code that looks models up by name does
+``from keras_archs import applications`` and calls ``applications.get_spec(name)`` (the same functions as here). The
+CLI, ``list_models``/``get_model``, the docs tables and the parametrised test-suite all read this one table.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 __all__ = [
+    "MissingBuilderError",
     "WeightEntry",
     "ModelSpec",
     "register",
@@ -62,41 +65,61 @@ class WeightEntry:
         return all(variant.get(key) == value for key, value in self.variant)
 
 
+class MissingBuilderError(LookupError):
+    """A :class:`ModelSpec` was asked to build before a constructor was bound to it with :func:`register`."""
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
-    """A registered architecture.
+    """A registered architecture: data only; :func:`register` binds it to the constructor that builds it.
 
     Attributes:
-        name: Registry name, also the public constructor name (``"ResNet50"``).
+        name: Registry name (``"ResNet50"``); the public constructor's name where one constructor builds one model.
         family: Module under ``keras_archs.applications`` that builds it.
-        builder: The public constructor.
         default_size: Default square input size (pixels).
         min_size: Smallest input size accepted.
         preprocessing: ``preprocess_input`` mode ("caffe", "tf", "torch", or "squeezenet_caffe").
         paper: Citation of the architecture.
         params: ``count_params()`` of the default model with top and ``classes`` classes (BN moving statistics
             included).
+        layers: ``len(model.layers)`` of that default model (measured; the registry-wide tests check it). The test
+            lanes read it as the cost of a model: building, saving and loading take time in proportion to it.
+        weights: Every weight file for this model.
         classes: Number of classes of the default model (1000 for ImageNet models, 10 for the CIFAR ones).
         trainable_params: Trainable parameter count of the default model, recorded (and tested) where the paper or
             DESIGN.md quotes trainable parameters rather than ``count_params()``; None otherwise.
-        weights: Every weight file for this model.
         build_kwargs: Arguments the builder gets when built from the registry (e.g. ``{"version": "1.1"}``).
         aliases: Other names ``get_model`` accepts.
     """
 
     name: str
     family: str
-    builder: Callable[..., Any]
     default_size: int
     min_size: int
     preprocessing: str
     paper: str
     params: int
+    layers: int
     weights: tuple[WeightEntry, ...] = ()
     classes: int = 1000
     trainable_params: int | None = None
     build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+
+    @property
+    def builder(self) -> Callable[..., Any]:
+        """The public constructor bound to this spec by :func:`register`.
+
+        Raises:
+            MissingBuilderError: No constructor is bound to a model of this name (the spec was never registered).
+        """
+        try:
+            return _BUILDERS[self.name]
+        except KeyError:
+            raise MissingBuilderError(
+                f"No constructor is registered for {self.name!r}: decorate its constructor with "
+                f"@registry.register(spec), or import keras_archs.applications (it registers every family)."
+            ) from None
 
     @property
     def weight_tags(self) -> tuple[str, ...]:
@@ -117,27 +140,44 @@ class ModelSpec:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _ALIASES: dict[str, str] = {}
+_BUILDERS: dict[str, Callable[..., Any]] = {}
+
+Constructor = TypeVar("Constructor", bound=Callable[..., Any])
 
 
-def register(spec: ModelSpec) -> ModelSpec:
-    """Adds ``spec`` to the registry; names and aliases are case-insensitive and must be unique."""
-    for key in (spec.name, *spec.aliases):
-        lowered = key.lower()
-        if lowered in _ALIASES and _ALIASES[lowered] != spec.name:
-            raise ValueError(f"Model name {key!r} is already registered for {_ALIASES[lowered]!r}.")
-        _ALIASES[lowered] = spec.name
-    _REGISTRY[spec.name] = spec
-    return spec
+def register(*specs: ModelSpec) -> Callable[[Constructor], Constructor]:
+    """Decorator: adds ``specs`` to the registry, built by the decorated constructor.
 
+    Names and aliases are case-insensitive and must be unique. The constructor is returned unchanged.
 
-def _ensure_loaded() -> None:
-    # Families register on import; importing here keeps `registry` usable on its own.
-    import keras_archs.applications  # noqa: F401
+    Example (the shape of every family module; see docs/adding_a_model.md)::
+
+        SPEC = registry.ModelSpec(name="TinyNet", family="tiny_net", default_size=32, min_size=32,
+                                  preprocessing="tf", paper="...", params=1234, layers=9)
+
+        @registry.register(SPEC)
+        def TinyNet(include_top=True, weights=None, ...):
+            ...  # builds with SPEC's sizes, messages and weight entries
+    """
+    for spec in specs:
+        for key in (spec.name, *spec.aliases):
+            lowered = key.lower()
+            if lowered in _ALIASES and _ALIASES[lowered] != spec.name:
+                raise ValueError(f"Model name {key!r} is already registered for {_ALIASES[lowered]!r}.")
+
+    def bind(constructor: Constructor) -> Constructor:
+        for spec in specs:
+            for key in (spec.name, *spec.aliases):
+                _ALIASES[key.lower()] = spec.name
+            _REGISTRY[spec.name] = spec
+            _BUILDERS[spec.name] = constructor
+        return constructor
+
+    return bind
 
 
 def all_specs() -> list[ModelSpec]:
     """Every registered model, in registration order."""
-    _ensure_loaded()
     return list(_REGISTRY.values())
 
 
@@ -148,11 +188,15 @@ def get_spec(name: str) -> ModelSpec:
         TypeError: If ``name`` is not a string.
         ValueError: If no model has that name; the message lists the registered names.
     """
-    _ensure_loaded()
     if not isinstance(name, str):
         raise TypeError(f"Model name must be a string. Received: name={name!r} of type {type(name).__name__}")
     key = _ALIASES.get(name.lower())
     if key is None:
+        if not _REGISTRY:
+            raise ValueError(
+                f"Unknown model name {name!r}: no model is registered yet. Import keras_archs.applications first "
+                "(importing it registers every family)."
+            )
         raise ValueError(
             f"Unknown model name {name!r}. Registered models: {', '.join(sorted(_REGISTRY))}"
             f" (aliases: {', '.join(sorted(a for s in _REGISTRY.values() for a in s.aliases)) or 'none'})."
@@ -171,11 +215,10 @@ def list_models(pattern: str | None = None, pretrained: bool | str = False) -> l
         Sorted list of names.
 
     Example:
-        >>> import keras_archs
-        >>> keras_archs.list_models("resnet15*")
+        >>> from keras_archs import applications
+        >>> applications.list_models("resnet15*")
         ['ResNet152', 'ResNet152V2']
     """
-    _ensure_loaded()
     names = []
     for spec in _REGISTRY.values():
         if pattern is not None and not fnmatch.fnmatch(spec.name.lower(), pattern.lower()):
@@ -190,7 +233,6 @@ def list_models(pattern: str | None = None, pretrained: bool | str = False) -> l
 
 def family_tags(family: str) -> tuple[str, ...]:
     """Project weight tags (not "imagenet") of every model of ``family``, in registration order."""
-    _ensure_loaded()
     tags = [tag for spec in _REGISTRY.values() if spec.family == family for tag in spec.weight_tags]
     return tuple(tag for tag in dict.fromkeys(tags) if tag != "imagenet")
 
@@ -199,8 +241,8 @@ def get_model(name: str, **kwargs: Any) -> Any:
     """Builds the registered model ``name`` with ``kwargs`` passed to its constructor.
 
     Example:
-        >>> import keras_archs
-        >>> model = keras_archs.get_model("SqueezeNet1_1", weights=None, input_shape=(64, 64, 3), include_top=False)
+        >>> from keras_archs import applications
+        >>> model = applications.get_model("SqueezeNet1_1", weights=None, input_shape=(64, 64, 3), include_top=False)
         >>> model.output_shape
         (None, 3, 3, 512)
     """

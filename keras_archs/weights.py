@@ -18,6 +18,7 @@ loader then rejects any file whose layers or shapes do not match the model.
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import io
 import math
 import os
@@ -26,6 +27,8 @@ import warnings
 import zipfile
 from typing import Any, Mapping
 
+import h5py
+import keras
 import numpy as np
 
 from keras_archs.registry import ModelSpec, WeightEntry
@@ -81,8 +84,6 @@ def file_hash(path: str | os.PathLike, algorithm: str = "sha256") -> str:
 
 def _check_hdf5_weights(path: pathlib.Path) -> str | None:
     """Why ``path`` is not a usable Keras h5 weights file, or None if it looks like one."""
-    import h5py
-
     try:
         with h5py.File(path, "r") as handle:
             group = handle["model_weights"] if "model_weights" in handle else handle
@@ -124,8 +125,6 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
         WeightsDownloadError: The file is not cached and could not be downloaded.
         WeightsHashMismatchError: The downloaded file has the wrong hash (it is deleted).
     """
-    import keras
-
     directory = cache_root(cache_dir) / cache_subdir
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / entry.fname
@@ -180,8 +179,6 @@ def shipped_path(entry: WeightEntry) -> pathlib.Path:
         WeightsDownloadError: The file is not in this installation.
         WeightsHashMismatchError: It is there but its hash differs (a corrupt install or a stale file).
     """
-    import importlib.resources
-
     try:
         path = pathlib.Path(str(importlib.resources.files(SHIPPED_PACKAGE) / entry.fname))
     except ModuleNotFoundError:
@@ -195,16 +192,6 @@ def shipped_path(entry: WeightEntry) -> pathlib.Path:
     if problem is not None:
         raise WeightsHashMismatchError(f"Shipped weights file {path} is corrupt: {problem}. Reinstall keras_archs.")
     return path
-
-
-def load_shipped_model(entry: WeightEntry, name: str | None = None) -> Any:
-    """Loads the whole model of a "keras_model" entry (fetched and hash-checked), renamed to ``name`` if given."""
-    import keras
-
-    model = keras.saving.load_model(fetch(entry), compile=False)
-    if name is not None:
-        model.name = name
-    return model
 
 
 def _loader_for_path(path: pathlib.Path) -> str:
@@ -305,7 +292,6 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
 
 def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
     """Number of variables stored in a Keras 3 ``.weights.h5`` (or the weights inside a ``.keras`` zip)."""
-    import h5py
 
     def count(handle: Any) -> int:
         total = 0
@@ -400,8 +386,6 @@ def load_deep_compression_net(model: Any, path: str | os.PathLike) -> None:
     Raises:
         WeightsFileError: The model's conv layers and the file do not match.
     """
-    import keras
-
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     shapes = []
     for layer in convs:

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_archs import registry
+from keras_archs import imagenet_utils, registry
 from keras_archs import weights as weights_lib
-from keras_archs.applications import alexnet
+from keras_archs.applications import _blocks, alexnet
 from keras_archs.applications.alexnet import AlexNet, LocalResponseNormalization
+from tests.conftest import assert_input_sensitive, forward
 
 
 def _caffe_lrn(x, size=5, alpha=1e-4, beta=0.75, k=1.0):
@@ -41,16 +42,15 @@ def _caffe_max_pool(x, size=3, stride=2):
 
 
 @pytest.fixture(scope="module")
-def models():
-    keras.backend.clear_session()
-    return {layout: AlexNet(layout=layout) for layout in alexnet.LAYOUTS}
+def models(built):
+    return {layout: built(alexnet.LAYOUT_SPECS[layout]) for layout in alexnet.LAYOUTS}
 
 
 def test_parameter_counts_are_the_known_figures(models):
     # DESIGN.md table: 61,100,840 (torchvision's alexnet) and 60,965,224 (Caffe bvlc_alexnet, two groups).
     for layout, expected in (("torchvision", 61_100_840), ("caffe", 60_965_224)):
         model = models[layout]
-        assert model.count_params() == expected == registry.get_spec(alexnet.LAYOUTS[layout].spec_name).params
+        assert model.count_params() == expected == registry.get_spec(alexnet.LAYOUT_SPECS[layout]).params
         assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == expected  # no BN
         assert model.output_shape == (None, 1000)
 
@@ -126,8 +126,8 @@ def test_caffe_layout_rounds_pooling_sizes_up():
 def test_ceil_mode_max_pool_equals_caffe_on_non_negative_inputs(size):
     x = np.random.default_rng(size).uniform(0, 1, (2, size, size, 3)).astype("float32")
     inputs = keras.Input((size, size, 3))
-    pool = keras.Model(inputs, alexnet.max_pool(inputs, ceil_mode=True, name="pool"))
-    np.testing.assert_array_equal(pool.predict(x, verbose=0), _caffe_max_pool(x))
+    pool = keras.Model(inputs, _blocks.max_pool(inputs, ceil_mode=True, name="pool"))
+    np.testing.assert_array_equal(forward(pool, x), _caffe_max_pool(x))
 
 
 def test_lrn_matches_caffe_and_tensorflow():
@@ -155,11 +155,11 @@ def test_lrn_serialises(tmp_path):
     assert (clone.size, clone.alpha, clone.beta, clone.k, clone.axis, clone.name) == (3, 2e-4, 0.5, 2.0, -1, "lrn")
     keras.backend.clear_session()
     model = AlexNet(layout="caffe", include_top=False, input_shape=(39, 39, 3))
-    x = np.random.default_rng(2).uniform(0, 255, (1, 39, 39, 3)).astype("float32")
+    x = np.random.default_rng(2).uniform(0, 255, (2, 39, 39, 3)).astype("float32")
     model.save(tmp_path / "alexnet_caffe.keras")
     restored = keras.saving.load_model(tmp_path / "alexnet_caffe.keras")
     assert isinstance(restored.get_layer("norm1"), LocalResponseNormalization)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(forward(restored, x), assert_input_sensitive(model, x))
 
 
 @pytest.mark.parametrize("size", [0, 4, 2.0, True])
@@ -175,9 +175,9 @@ def test_weights_files_load_into_the_matching_layout_only(tmp_path):
         variable.assign(np.random.default_rng(3).normal(0, 0.1, variable.shape).astype("float32"))
     path = tmp_path / "alexnet_notop.weights.h5"
     source.save_weights(path)
-    x = np.random.default_rng(4).uniform(-1, 1, (1, 63, 63, 3)).astype("float32")
+    x = np.random.default_rng(4).uniform(-1, 1, (2, 63, 63, 3)).astype("float32")
     loaded = AlexNet(include_top=False, input_shape=(63, 63, 3), weights=str(path))
-    np.testing.assert_array_equal(loaded.predict(x, verbose=0), source.predict(x, verbose=0))
+    np.testing.assert_array_equal(forward(loaded, x), assert_input_sensitive(source, x))
     with pytest.raises(weights_lib.WeightsFileError):
         AlexNet(layout="caffe", include_top=False, input_shape=(63, 63, 3), weights=str(path))
 
@@ -207,12 +207,10 @@ def test_registry_entries():
             spec.build(include_top=False, input_shape=(spec.min_size - 1, spec.min_size - 1, 3))
         smaller = keras.Input((spec.min_size - 1, spec.min_size - 1, 3))
         with pytest.raises(ValueError):  # Keras' negative-dimension error: min_size is tight
-            alexnet._features(smaller, alexnet.LAYOUTS[spec.build_kwargs["layout"]])
+            alexnet.alexnet_features(smaller, alexnet.LAYOUTS[spec.build_kwargs["layout"]])
 
 
 def test_preprocessing_modes():
-    from keras_archs import imagenet_utils
-
     x = np.random.default_rng(5).uniform(0, 255, (1, 2, 2, 3)).astype("float32")
     np.testing.assert_allclose(
         alexnet.preprocess_input(x.copy()), imagenet_utils.preprocess_input(x.copy(), mode="torch")

@@ -17,7 +17,7 @@ from keras import layers
 from keras_archs import registry
 from keras_archs.applications import cifar_resnet
 from keras_archs.applications.cifar_resnet import CifarResNet, ZeroPaddedIdentity
-from tests.conftest import randomize_weights
+from tests.conftest import forward, lanes
 
 
 def trainable(model: keras.Model) -> int:
@@ -28,31 +28,36 @@ def _convs(model):
     return [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
 
 
-# He et al. 2016a, Table 6 ("# params" column) and the exact trainable counts for 20/56/110.
-@pytest.mark.parametrize(
-    ("depth", "exact", "paper_millions"),
-    [(20, 269_722, 0.27), (32, None, 0.46), (44, None, 0.66), (56, 853_018, 0.85), (110, 1_727_962, 1.7)],
-)
-def test_basic_option_a_parameter_counts(depth, exact, paper_millions):
-    model = CifarResNet(depth)
+# He et al. 2016a, Table 6 ("# params" column) and the exact trainable counts for 20/56/110; He et al. 2016b:
+# ResNet-164 has 1.7M parameters. Presets deeper than conftest.DEFAULT_LANE_MAX_LAYERS run in the slow lane.
+PAPER_COUNTS = {
+    "CifarResNet20": (269_722, 0.27),
+    "CifarResNet32": (None, 0.46),
+    "CifarResNet44": (None, 0.66),
+    "CifarResNet56": (853_018, 0.85),
+    "CifarResNet110": (1_727_962, 1.7),
+    "CifarPreActResNet164": (None, 1.7),
+}
+
+
+@pytest.mark.parametrize("name", lanes(list(PAPER_COUNTS)))
+def test_preset_parameter_counts_match_the_papers(name, built):
+    exact, paper_millions = PAPER_COUNTS[name]
+    model = built(name)
     count = trainable(model)
     if exact is not None:
         assert count == exact
     digits = 1 if paper_millions >= 1 else 2
     assert round(count / 1e6, digits) == paper_millions
-    spec = registry.get_spec(f"CifarResNet{depth}")
+    spec = registry.get_spec(name)
     assert (spec.trainable_params, spec.params) == (count, model.count_params())
+    preset = spec.build_kwargs
+    assert model.name == cifar_resnet.default_name(preset["depth"], preset["block"], preset["preact"], preset["plain"])
+    assert model.output_shape == (None, 10)
 
 
-def test_preact_resnet164_parameter_count():
-    # He et al. 2016b: ResNet-164 has 1.7M parameters.
-    model = registry.get_model("CifarPreActResNet164")
-    assert round(trainable(model) / 1e6, 1) == 1.7
-    assert model.name == "cifar_preact_resnet164" and model.output_shape == (None, 10)
-
-
-def test_option_a_has_no_shortcut_parameters_and_plain_twin_has_the_same():
-    residual = CifarResNet(20)
+def test_option_a_has_no_shortcut_parameters_and_plain_twin_has_the_same(built):
+    residual = built("CifarResNet20")
     plain = CifarResNet(20, plain=True)
     assert not [conv for conv in _convs(residual) if conv.name.endswith("_0_conv")]
     pads = [layer for layer in residual.layers if isinstance(layer, ZeroPaddedIdentity)]
@@ -67,8 +72,8 @@ def test_option_a_has_no_shortcut_parameters_and_plain_twin_has_the_same():
     assert plain.name == "cifar_plain20"
 
 
-def test_option_b_adds_exactly_the_projections():
-    option_a, option_b = CifarResNet(20), CifarResNet(20, shortcut="B")
+def test_option_b_adds_exactly_the_projections(built):
+    option_a, option_b = built("CifarResNet20"), CifarResNet(20, shortcut="B")
     projections = [conv for conv in _convs(option_b) if conv.name.endswith("_0_conv")]
     assert [conv.name for conv in projections] == ["conv3_block1_0_conv", "conv4_block1_0_conv"]
     # 1x1 convs 16->32 and 32->64 plus their BN scale/offset (post-activation option B: conv + BN).
@@ -165,18 +170,6 @@ def test_zero_padded_identity_values_and_config():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(depth=8, plain=True), dict(depth=11, block="bottleneck", preact=True)], ids=["plain", "preact"]
-)
-def test_keras_round_trip_of_variants(kwargs, tmp_path):
-    model = CifarResNet(**kwargs, input_shape=(8, 8, 3), classes=3)
-    randomize_weights(model)
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 8, 8, 3)).astype("float32")
-    model.save(tmp_path / "model.keras")
-    restored = keras.saving.load_model(tmp_path / "model.keras")
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
-
-
-@pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
         (dict(depth=21), ValueError, r"`depth` must be 6n\+2 with n >= 1 for block='basic' \(8, 14, 20, .*depth=21"),
@@ -258,5 +251,4 @@ def test_resnet1202_round_trip_needs_the_raised_recursion_limit(tmp_path):
     with cifar_resnet.graph_recursion_limit(1202):
         restored = keras.saving.load_model(tmp_path / "deep.keras")
     # Eager calls: predict() would trace 4,210 layers into a graph first (about 30 s each).
-    expected = keras.ops.convert_to_numpy(model(x, training=False))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(restored(x, training=False)), expected)
+    np.testing.assert_array_equal(forward(restored, x), forward(model, x))

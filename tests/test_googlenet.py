@@ -10,10 +10,12 @@ import numpy as np
 import pytest
 
 import keras_archs
-from keras_archs import registry
+from keras_archs import imagenet_utils, registry
 from keras_archs.applications import googlenet
-from keras_archs.applications.alexnet import LocalResponseNormalization
+from keras_archs.applications._blocks import LocalResponseNormalization
+from keras_archs.applications._validation import KerasArguments
 from keras_archs.applications.googlenet import GoogLeNet
+from tests.conftest import assert_input_sensitive, forward, randomize_weights
 
 ROWS = [item for item in googlenet.INCEPTION_MODULES if not isinstance(item, str)]
 # Szegedy et al. 2015, Table 1, "output size" column of inception 3a ... 5b.
@@ -31,15 +33,13 @@ TABLE1_OUTPUTS = {
 
 
 @pytest.fixture(scope="module")
-def model():
-    keras.backend.clear_session()
-    return GoogLeNet()
+def model(built):
+    return built("GoogLeNet")
 
 
 @pytest.fixture(scope="module")
-def aux_model():
-    keras.backend.clear_session()
-    return GoogLeNet(aux_logits=True)
+def aux_model(built):
+    return built("GoogLeNet", aux_logits=True)
 
 
 def test_parameter_count(model):
@@ -114,10 +114,16 @@ def test_auxiliary_classifiers(aux_model):
     assert aux_model.get_layer("aux2_ave_pool").input is aux_model.get_layer("inception_4d_output").output
 
 
+def _small(**kwargs):
+    """GoogLeNet's builder on the small variant's modules (3a, 4a, 4d, 5b: the aux heads' endpoints are kept)."""
+    aux_logits = kwargs.pop("aux_logits", False)
+    arguments = KerasArguments(**{"weights": None, "name": "googlenet", **kwargs})
+    return googlenet.build_googlenet(googlenet.SPEC, arguments, modules=googlenet.SMALL_MODULES, aux_logits=aux_logits)
+
+
 def test_aux_model_trains_and_round_trips(tmp_path):
-    keras.backend.clear_session()
     size = googlenet.AUX_MIN_SIZE
-    model = GoogLeNet(aux_logits=True, classes=3, input_shape=(size, size, 3))
+    model = _small(aux_logits=True, classes=3, input_shape=(size, size, 3))  # a smaller graph to train
     model.compile(
         optimizer="sgd",
         loss=["sparse_categorical_crossentropy"] * 3,
@@ -125,29 +131,36 @@ def test_aux_model_trains_and_round_trips(tmp_path):
     )
     x = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype("float32")
     y = np.array([0, 2])
+    heads = ["predictions", "aux1_predictions", "aux2_predictions"]
+    before = {name: model.get_layer(name).kernel.numpy().copy() for name in heads}
     losses = model.train_on_batch(x, [y, y, y])
     assert np.all(np.isfinite(losses))
+    # One SGD step reaches every classifier: the auxiliary losses' gradients flow into their heads.
+    for name in heads:
+        assert not np.array_equal(model.get_layer(name).kernel.numpy(), before[name]), name
+    randomize_weights(model, seed=1)  # softmax outputs of a fresh network are nearly uniform whatever the input
+    outputs = forward(model, x)
+    assert not np.allclose(outputs[0][0], outputs[0][1], atol=1e-4)  # the outputs depend on the input
     path = tmp_path / "googlenet_aux.keras"
     model.save(path)
     restored = keras.saving.load_model(path)
-    for ours, theirs in zip(model.predict(x, verbose=0), restored.predict(x, verbose=0)):
+    for ours, theirs in zip(outputs, forward(restored, x)):
         np.testing.assert_array_equal(ours, theirs)
     inference = keras.Model(model.inputs, model.outputs[0])
-    np.testing.assert_array_equal(inference.predict(x, verbose=0), model.predict(x, verbose=0)[0])
+    np.testing.assert_array_equal(forward(inference, x), outputs[0])
 
 
 def test_weights_file_loads_into_main_network_of_aux_model(tmp_path):
-    keras.backend.clear_session()
     size = googlenet.AUX_MIN_SIZE
-    plain = GoogLeNet(classes=5, input_shape=(size, size, 3))
+    plain = _small(classes=5, input_shape=(size, size, 3))
     rng = np.random.default_rng(1)
     for variable in plain.weights:
         variable.assign((rng.standard_normal(variable.shape) * 0.05).astype("float32"))
     path = tmp_path / "googlenet.weights.h5"
     plain.save_weights(path)
     x = rng.uniform(-1, 1, (2, size, size, 3)).astype("float32")
-    aux = GoogLeNet(aux_logits=True, classes=5, input_shape=(size, size, 3), weights=str(path))
-    np.testing.assert_allclose(aux.predict(x, verbose=0)[0], plain.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    aux = _small(aux_logits=True, classes=5, input_shape=(size, size, 3), weights=str(path))
+    np.testing.assert_allclose(forward(aux, x)[0], assert_input_sensitive(plain, x), rtol=1e-5, atol=1e-6)
 
 
 def test_aux_argument_checks():
@@ -165,20 +178,17 @@ def test_imagenet_weights_are_not_published():
         GoogLeNet(weights="imagenet")
 
 
-def test_inception_v1_alias_and_min_size():
+def test_inception_v1_alias_and_min_size(built):
     assert googlenet.InceptionV1 is GoogLeNet
     spec = registry.get_spec("InceptionV1")
     assert spec.name == "GoogLeNet" and spec.preprocessing == "caffe" and spec.trainable_params == spec.params
-    keras.backend.clear_session()
-    features = GoogLeNet(include_top=False, input_shape=(spec.min_size, spec.min_size, 3))
+    features = built("GoogLeNet", include_top=False, input_shape=(spec.min_size, spec.min_size, 3))
     assert features.output_shape == (None, 1, 1, 1024)
     with pytest.raises(ValueError):
-        googlenet._features(keras.Input((spec.min_size - 1, spec.min_size - 1, 3)))
+        googlenet.googlenet_features(keras.Input((spec.min_size - 1, spec.min_size - 1, 3)))
 
 
 def test_preprocess_input_is_caffe_mode():
-    from keras_archs import imagenet_utils
-
     x = np.random.default_rng(2).uniform(0, 255, (1, 2, 2, 3)).astype("float32")
     np.testing.assert_allclose(
         googlenet.preprocess_input(x.copy()), imagenet_utils.preprocess_input(x.copy(), mode="caffe")

@@ -12,12 +12,12 @@ from keras.src.applications import inception_resnet_v2 as keras_irv2
 
 from keras_archs.applications import inception_resnet_v2
 from keras_archs.applications.inception_resnet_v2 import CustomScaleLayer
+from tests.conftest import forward
 
 
 @pytest.fixture(scope="module")
-def small_model():
-    keras.backend.clear_session()
-    return inception_resnet_v2.InceptionResNetV2(weights=None, include_top=False, input_shape=(75, 75, 3))
+def small_model(built):
+    return built("InceptionResNetV2", include_top=False, input_shape=(75, 75, 3))
 
 
 def test_scale_layer_adds_the_scaled_residual():
@@ -44,7 +44,7 @@ def test_scale_layer_serialises(tmp_path):
     model.save(tmp_path / "scale.keras")
     loaded = keras.saving.load_model(tmp_path / "scale.keras")  # no custom_objects needed
     x = [np.ones((1, 4), "float32"), np.full((1, 4), 5.0, "float32")]
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_allclose(forward(loaded, x), forward(model, x))
     assert isinstance(loaded.layers[-1], CustomScaleLayer)
 
 
@@ -71,6 +71,12 @@ def test_residual_projection_is_biased_and_restores_width(small_model):
         assert conv.use_bias and conv.filters == width and conv.kernel_size == (1, 1)
         assert small_model.get_layer(f"{block_type}_1_mixed").output.shape[-1] == mixed
     assert small_model.output_shape == (None, 1, 1, 1536)
+
+
+def test_parameter_count_of_the_trunk(small_model):
+    # The classifier adds 1536 x 1000 + 1000 to the trunk's count (keras: avg_pool + Dense predictions); the full
+    # model's count is checked by test_models.py in the slow lane (782 layers).
+    assert small_model.count_params() + 1536 * 1000 + 1000 == inception_resnet_v2.SPEC.params == 55_873_736
 
 
 def test_preprocess_input_is_tf_mode():

@@ -3,12 +3,12 @@
 Build, parameter count, save/load and the common argument checks are in the registry-wide suite.
 """
 
-import keras
 import numpy as np
 import pytest
 from keras import layers
 
-from keras_archs.applications import inception_v3, inception_v4
+from keras_archs.applications import _blocks, inception_v4
+from tests.conftest import forward
 
 STEM_MODULES = ["mixed_3a", "mixed_4a", "mixed_5a"]
 MODULE_NAMES = (
@@ -26,23 +26,23 @@ CONV_UNITS = 149  # counted from TF-slim's inception_v4_base: 3 stem convs + 1 +
 
 
 @pytest.fixture(scope="module")
-def features_299():
-    keras.backend.clear_session()
-    return inception_v4.InceptionV4(include_top=False, input_shape=(299, 299, 3))
+def features_299(built):
+    # A fresh session: test_inception_b_convs_follow_tf_slim_order reads the creation order from the auto-names.
+    return built("InceptionV4", fresh_names=True, include_top=False, input_shape=(299, 299, 3))
 
 
 def _last_width(branch, width):
     last = branch[-1]
-    if isinstance(last, inception_v3.Conv):
+    if isinstance(last, _blocks.Conv):
         return last.filters
-    if isinstance(last, inception_v3.Split):
+    if isinstance(last, _blocks.Split):
         return sum(conv.filters for conv in last.convs)
     return width  # pool-only branch passes its input through
 
 
 def _conv_count(branches):
     return sum(
-        len(step.convs) if isinstance(step, inception_v3.Split) else isinstance(step, inception_v3.Conv)
+        len(step.convs) if isinstance(step, _blocks.Split) else isinstance(step, _blocks.Conv)
         for branch in branches
         for step in branch
     )
@@ -63,7 +63,7 @@ def test_reduction_a_uses_table_1_filters():
     # Table 1, Inception-v4: k=192, l=224, m=256, n=384 (branches: 3x3/2 n | 1x1 k, 3x3 l, 3x3/2 m | max pool).
     (name, branches) = inception_v4.INCEPTION_V4_MODULES[4]
     assert name == "mixed_6a"
-    assert [[conv.filters for conv in branch if isinstance(conv, inception_v3.Conv)] for branch in branches] == [
+    assert [[conv.filters for conv in branch if isinstance(conv, _blocks.Conv)] for branch in branches] == [
         [384],
         [192, 224, 256],
         [],
@@ -106,27 +106,30 @@ def test_inception_b_convs_follow_tf_slim_order(features_299):
     ]  # fmt: skip
 
 
-def test_inception_c_splits_are_named():
-    keras.backend.clear_session()
-    model = inception_v4.InceptionV4(include_top=False, input_shape=(75, 75, 3))
-    assert model.output_shape == (None, 1, 1, 1536)
+def test_inception_c_splits_are_named(features_299):
     for name in ("mixed_7b", "mixed_7c", "mixed_7d"):
-        assert [model.get_layer(f"{name}_branch{i}").output.shape[-1] for i in (1, 2)] == [512, 512]
+        assert [features_299.get_layer(f"{name}_branch{i}").output.shape[-1] for i in (1, 2)] == [512, 512]
+
+
+def test_smallest_input_leaves_a_1x1_grid():
+    # The small variant keeps the stem and both reductions, which decide the grid (MIN_SIZE's comment).
+    model = inception_v4.SMALL_VARIANTS["one_module_per_kind"].build(include_top=False, input_shape=(75, 75, 3))
+    assert model.output_shape == (None, 1, 1, 1536)
 
 
 def test_head_has_dropout_keep_0_8():
-    keras.backend.clear_session()
-    model = inception_v4.InceptionV4(input_shape=(75, 75, 3), classes=10)
+    # The small variant has the model's head (build_inception_v4's classifier) on fewer modules.
+    model = inception_v4.SMALL_VARIANTS["one_module_per_kind"].build(input_shape=(75, 75, 3), classes=10)
     assert [layer.name for layer in model.layers[-3:]] == ["avg_pool", "dropout", "predictions"]
     assert model.get_layer("dropout").rate == pytest.approx(0.2)
     assert model.output_shape == (None, 10)
 
 
 def test_features_returns_every_module_endpoint():
-    keras.backend.clear_session()
-    features, endpoints = inception_v4.inception_v4_features(layers.Input((75, 75, 3)))
-    assert list(endpoints) == MODULE_NAMES
-    assert endpoints["mixed_7d"] is features
+    features, endpoints = inception_v4.inception_v4_features(layers.Input((75, 75, 3)), inception_v4.SMALL_MODULES)
+    assert list(endpoints) == STEM_MODULES + [name for name, _ in inception_v4.SMALL_MODULES]
+    assert endpoints["mixed_7b"] is features
+    assert [name for name, _ in inception_v4.INCEPTION_V4_MODULES] == MODULE_NAMES[len(STEM_MODULES) :]
 
 
 def test_imagenet_weights_are_refused_before_building():
@@ -140,20 +143,20 @@ def test_imagenet_weights_are_refused_before_building():
 def test_below_min_size_raises_keras_message():
     with pytest.raises(ValueError, match="Input size must be at least 75x75"):
         inception_v4.InceptionV4(include_top=False, input_shape=(74, 75, 3))
-    # The bound is tight: at 74 the 17x17 grid is 2x2 and Reduction-B's 3x3/2 valid convs cannot run.
-    keras.backend.clear_session()
+    # The bound is tight: at 74 the 17x17 grid is 2x2 and Reduction-B's 3x3/2 valid convs cannot run (the small
+    # modules keep both reductions).
     with pytest.raises(ValueError, match="zero or negative"):
-        inception_v4.inception_v4_features(layers.Input((74, 74, 3)))
+        inception_v4.inception_v4_features(layers.Input((74, 74, 3)), inception_v4.SMALL_MODULES)
 
 
+@pytest.mark.slow  # 494 layers, 42.7M parameters; the small variants' weight-file tests run in the default lane
 def test_weights_file_round_trip(tmp_path):
-    keras.backend.clear_session()
     model = inception_v4.InceptionV4(include_top=False, input_shape=(75, 75, 3), pooling="avg")
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 75, 75, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 75, 75, 3)).astype("float32")
     path = tmp_path / "v4.weights.h5"
     model.save_weights(path)
     restored = inception_v4.InceptionV4(include_top=False, input_shape=(75, 75, 3), pooling="avg", weights=str(path))
-    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(forward(restored, x), forward(model, x), rtol=1e-6, atol=1e-6)
 
 
 def test_preprocess_input_is_tf_mode():

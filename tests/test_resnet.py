@@ -12,19 +12,21 @@ from keras import layers
 
 from keras_archs import registry
 from keras_archs.applications import resnet
+from keras_archs.applications._validation import KerasArguments
+from tests.conftest import forward, lanes
 
 V1_NAMES = ("ResNet50", "ResNet101", "ResNet152")
 V2_NAMES = ("ResNet50V2", "ResNet101V2", "ResNet152V2")
 
 
 @pytest.fixture(scope="module")
-def v1():
-    return resnet.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
+def v1(built):
+    return built("ResNet50", include_top=False, input_shape=(64, 64, 3))
 
 
 @pytest.fixture(scope="module")
-def v2():
-    return resnet.ResNet50V2(weights=None, include_top=False, input_shape=(64, 64, 3))
+def v2(built):
+    return built("ResNet50V2", include_top=False, input_shape=(64, 64, 3))
 
 
 def _convs(model):
@@ -72,7 +74,7 @@ def test_registry_preprocessing_and_keras_weight_files(names, mode):
     for name in names:
         spec = registry.get_spec(name)
         assert spec.preprocessing == mode and spec.family == "resnet"
-        stem = resnet._MODELS[name].weights_name
+        stem = name.lower()  # keras' WEIGHTS_HASHES key and file-name prefix
         assert [(w.include_top, w.fname) for w in spec.weights] == [
             (True, f"{stem}_weights_tf_dim_ordering_tf_kernels.h5"),
             (False, f"{stem}_weights_tf_dim_ordering_tf_kernels_notop.h5"),
@@ -106,9 +108,10 @@ def _basic_block(x, filters, *, stride, conv_shortcut, use_bias, name):
 
 def test_builder_takes_other_blocks_and_depths():
     layout = resnet.Layout(depths=(1, 1, 1, 1), block=_basic_block, preact=False, use_bias=False)
-    model = resnet._resnet(
-        "ResNet50", False, None, None, (32, 32, 3), "avg", 1000, "softmax", "tiny_resnet", layout=layout
+    arguments = KerasArguments(
+        include_top=False, weights=None, input_shape=(32, 32, 3), pooling="avg", name="tiny_resnet"
     )
+    model = resnet.build_resnet(resnet.SPECS["ResNet50"], layout, arguments)
     assert model.name == "tiny_resnet" and model.output_shape == (None, 512)
     assert not any(conv.use_bias for conv in _convs(model))
     assert [layer.name for layer in model.layers if layer.name.endswith("_out")] == [
@@ -122,17 +125,18 @@ BASIC_NAMES = ("ResNet18", "ResNet34")
 
 
 @pytest.fixture(scope="module")
-def resnet18():
-    return resnet.ResNet18(include_top=False, input_shape=(64, 64, 3))
+def resnet18(built):
+    return built("ResNet18", include_top=False, input_shape=(64, 64, 3))
 
 
-@pytest.mark.parametrize(
-    ("name", "trainable"),
-    # torchvision resnet18 / resnet34 parameter counts (DESIGN.md); count_params() adds the BN moving statistics.
-    [("ResNet18", 11_689_512), ("ResNet34", 21_797_672)],
-)
-def test_basic_resnets_match_torchvision_parameter_counts(name, trainable):
-    model = getattr(resnet, name)()
+# torchvision resnet18 / resnet34 parameter counts (DESIGN.md); count_params() adds the BN moving statistics.
+TORCHVISION_COUNTS = {"ResNet18": 11_689_512, "ResNet34": 21_797_672}
+
+
+@pytest.mark.parametrize("name", lanes(BASIC_NAMES))
+def test_basic_resnets_match_torchvision_parameter_counts(name, built):
+    trainable = TORCHVISION_COUNTS[name]
+    model = built(name)
     assert sum(int(np.prod(w.shape)) for w in model.trainable_weights) == trainable
     norms = [layer for layer in model.layers if isinstance(layer, layers.BatchNormalization)]
     moving = sum(2 * layer.moving_mean.shape[0] for layer in norms)
@@ -158,18 +162,17 @@ def test_basic_block_layout(resnet18):
         assert isinstance(resnet18.get_layer(f"conv{stage}_block1_0_bn"), layers.BatchNormalization)
 
 
-def test_basic_resnet_stage_shapes(resnet18):
-    shapes = {layer.name: layer.output.shape[1:] for layer in resnet18.layers if layer.name.endswith("_out")}
+@pytest.mark.parametrize("name", lanes(BASIC_NAMES))
+def test_basic_resnet_stage_shapes(name, built):
+    model = built(name, include_top=False, input_shape=(64, 64, 3))
+    shapes = {layer.name: layer.output.shape[1:] for layer in model.layers if layer.name.endswith("_out")}
     assert shapes == {
         f"conv{stage}_block{block}_out": (size, size, width)
-        for stage, size, width in zip((2, 3, 4, 5), (16, 8, 4, 2), resnet.STAGE_WIDTHS)
-        for block in (1, 2)
+        for stage, size, width, blocks in zip(
+            (2, 3, 4, 5), (16, 8, 4, 2), resnet.STAGE_WIDTHS, resnet.DEPTHS[18 if name == "ResNet18" else 34]
+        )
+        for block in range(1, blocks + 1)
     }
-    resnet34 = resnet.ResNet34(include_top=False, input_shape=(64, 64, 3))
-    assert [
-        sum(layer.name.startswith(f"conv{stage}_") and layer.name.endswith("_out") for layer in resnet34.layers)
-        for stage in (2, 3, 4, 5)
-    ] == list(resnet.DEPTHS[34])
 
 
 def test_symmetric_padding_samples_like_torch():
@@ -179,7 +182,7 @@ def test_symmetric_padding_samples_like_torch():
     outputs = resnet.symmetric_conv_unit(inputs, 1, 3, stride=2, use_bias=False, norm=False, name="probe")
     probe = keras.Model(inputs, outputs)
     probe.get_layer("probe_conv").kernel.assign(np.ones((3, 3, 1, 1), "float32"))
-    result = probe.predict(np.ones((1, 4, 4, 1), "float32"), verbose=0)[0, :, :, 0]
+    result = forward(probe, np.ones((1, 4, 4, 1), "float32"))[0, :, :, 0]
     np.testing.assert_array_equal(result, [[4.0, 6.0], [6.0, 9.0]])
 
 

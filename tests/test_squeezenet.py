@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 
@@ -11,8 +12,10 @@ import numpy as np
 import pytest
 
 import keras_archs
+from keras_archs import registry
 from keras_archs import weights as weights_lib
 from keras_archs.applications import squeezenet
+from tests.conftest import assert_input_sensitive, forward, randomize_weights
 
 PHOTOS = {
     # scikit-image sample photo -> ImageNet classes a correct model puts first (top-1) / within its top 5.
@@ -39,9 +42,9 @@ def _photo_batch(names):
     return squeezenet.preprocess_input(np.stack(batch))
 
 
-def test_architecture_follows_the_caffe_prototxts():
-    v10 = keras_archs.SqueezeNet(weights=None)
-    v11 = keras_archs.SqueezeNet(weights=None, version="1.1")
+def test_architecture_follows_the_caffe_prototxts(built):
+    v10 = built("SqueezeNet1_0")
+    v11 = built("SqueezeNet1_1")
     assert (v10.count_params(), v11.count_params()) == (1_248_424, 1_235_496)
     assert v10.name == "squeezenet1_0" and v11.name == "squeezenet1_1"
     assert v10.input_shape == (None, 227, 227, 3)
@@ -90,7 +93,7 @@ def test_deep_compression_weights_decode_exactly(dc_model, dc_net_path):
 
 def test_real_photos_are_classified(dc_model):
     names = list(PHOTOS)
-    probabilities = dc_model.predict(_photo_batch(names), verbose=0)
+    probabilities = forward(dc_model, _photo_batch(names))
     decoded = squeezenet.decode_predictions(probabilities, top=5)
     for name, top5 in zip(names, decoded):
         top5_wnids = [wnid for wnid, _, _ in top5]
@@ -102,11 +105,9 @@ def test_real_photos_are_classified(dc_model):
 
 def test_feature_extractor_gets_the_same_weights(dc_model, dc_net_path):
     features = keras_archs.SqueezeNet(weights=str(dc_net_path), include_top=False, pooling="avg")
-    x = np.random.default_rng(0).uniform(-120, 130, (1, 227, 227, 3)).astype("float32")
+    x = np.random.default_rng(0).uniform(-120, 130, (2, 227, 227, 3)).astype("float32")
     reference = keras.Model(dc_model.inputs, dc_model.get_layer("fire9_concat").output)
-    np.testing.assert_allclose(
-        features.predict(x, verbose=0), reference.predict(x, verbose=0).mean(axis=(1, 2)), rtol=1e-5, atol=1e-5
-    )
+    np.testing.assert_allclose(forward(features, x), forward(reference, x).mean(axis=(1, 2)), rtol=1e-5, atol=1e-5)
 
 
 def test_imagenet_from_a_preseeded_cache(keras_home, dc_net_path, rcmalli_h5_path, dc_model):
@@ -170,8 +171,8 @@ def _layer_names(model, kind):
 
 
 @pytest.mark.parametrize("version, extra", [("1.0", COMPLEX_BYPASS_EXTRA), ("1.1", 337_152)])
-def test_bypass_parameter_counts(version, extra):
-    plain = keras_archs.SqueezeNet(weights=None, version=version).count_params()
+def test_bypass_parameter_counts(version, extra, built):
+    plain = built(f"SqueezeNet{version.replace('.', '_')}").count_params()
     simple = keras_archs.SqueezeNet(weights=None, version=version, bypass="simple")
     complex_ = keras_archs.SqueezeNet(weights=None, version=version, bypass="complex")
     assert simple.count_params() == plain  # identity shortcuts add no parameters
@@ -196,7 +197,7 @@ def test_simple_bypass_sums_the_matching_modules():
     )
     assert probe.get_layer("fire6_squeeze1x1").input is probe.get_layer("bypass_45").output
     x = np.random.default_rng(0).uniform(-1, 1, (1, 35, 35, 3)).astype("float32")
-    pool4, fire5, summed, _ = probe.predict(x, verbose=0)
+    pool4, fire5, summed, _ = forward(probe, x)
     np.testing.assert_allclose(summed, pool4 + fire5, rtol=1e-6)
 
 
@@ -218,13 +219,13 @@ def test_complex_bypass_projects_the_other_modules():
     assert convs.index("bypass_12_conv1x1") > convs.index("fire2_expand3x3")
 
 
-def test_bypass_none_keeps_the_default_graph():
+def test_bypass_none_keeps_the_default_graph(built):
     def describe(model):
         # Skips the InputLayer, whose auto-generated name counts per session.
         layers_ = model.layers[1:]
         return [(type(layer).__name__, layer.name, [tuple(w.shape) for w in layer.weights]) for layer in layers_]
 
-    default = describe(keras_archs.SqueezeNet(weights=None))
+    default = describe(built("SqueezeNet1_0"))
     assert describe(keras_archs.SqueezeNet(weights=None, bypass=None)) == default
     assert not [name for kind, name, _ in default if kind == "Add" or "bypass" in name]
     assert len(default) == 67  # conv1 + ReLU, 3 pools, 8 Fire modules x 7, drop9, pad, conv10, ReLU, pool10, softmax
@@ -249,25 +250,22 @@ def test_pretrained_files_are_refused_with_a_bypass(bypass, tmp_path):
 
 def test_complex_bypass_weights_round_trip(tmp_path):
     kwargs = dict(bypass="complex", input_shape=(35, 35, 3), classes=5)
-    model = keras_archs.SqueezeNet(weights=None, **kwargs)
+    model = keras_archs.SqueezeNet(weights=None, classifier_activation=None, **kwargs)
+    randomize_weights(model)
     x = np.random.default_rng(1).uniform(-1, 1, (2, 35, 35, 3)).astype("float32")
+    expected = assert_input_sensitive(model, x)
     path = tmp_path / "bypass.weights.h5"
     model.save_weights(path)
-    restored = keras_archs.SqueezeNet(weights=str(path), **kwargs)
-    np.testing.assert_array_equal(restored.predict(x, verbose=0), model.predict(x, verbose=0))
+    restored = keras_archs.SqueezeNet(weights=str(path), classifier_activation=None, **kwargs)
+    np.testing.assert_array_equal(forward(restored, x), expected)
     archive = tmp_path / "bypass.keras"
     model.save(archive)
-    np.testing.assert_array_equal(keras.saving.load_model(archive).predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_array_equal(forward(keras.saving.load_model(archive), x), expected)
 
 
 @pytest.fixture
-def shipped_tag(tmp_path, monkeypatch):
+def shipped_tag(tmp_path, monkeypatch, replace_spec):
     """A project tag whose whole model ships as a file (like weights="fashion_mnist"), pointing at a temp file."""
-    import dataclasses
-    import hashlib
-
-    from keras_archs import registry
-
     model = keras_archs.SqueezeNet(
         weights=None, version="1.1", batch_norm=True, small_input=True, input_shape=(28, 28, 1), classes=10
     )
@@ -292,8 +290,7 @@ def shipped_tag(tmp_path, monkeypatch):
             ("pooling", None),
         ),
     )
-    spec = registry.get_spec("SqueezeNet1_1")
-    monkeypatch.setitem(registry._REGISTRY, spec.name, dataclasses.replace(spec, weights=spec.weights + (entry,)))
+    replace_spec("SqueezeNet1_1", weights=registry.get_spec("SqueezeNet1_1").weights + (entry,))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     return model
 

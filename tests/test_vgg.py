@@ -15,8 +15,8 @@ from keras_archs.applications import vgg
 
 
 @pytest.mark.parametrize(("name", "convs"), [("VGG16", (2, 2, 3, 3, 3)), ("VGG19", (2, 2, 4, 4, 4))])
-def test_configurations_d_and_e(name, convs):
-    model = getattr(vgg, name)(weights=None, include_top=False, input_shape=(32, 32, 3))
+def test_configurations_d_and_e(name, convs, built):
+    model = built(name, include_top=False, input_shape=(32, 32, 3))
     found = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
     assert [layer.name for layer in found] == [
         f"block{block}_conv{index}" for block, count in enumerate(convs, start=1) for index in range(1, count + 1)

@@ -13,6 +13,7 @@ import pytest
 import keras_archs
 from keras_archs import registry
 from keras_archs import weights as weights_lib
+from keras_archs.applications import squeezenet
 
 
 def _entry(source, **overrides):
@@ -104,13 +105,18 @@ def test_unhashed_h5_entries_get_a_structure_check(keras_home, tmp_path):
     assert weights_lib.fetch(entry).exists()
 
 
-def test_squeezenet_imagenet_end_to_end_through_file_url(keras_home, dc_net_path, monkeypatch):
+def test_squeezenet_imagenet_end_to_end_through_file_url(keras_home, dc_net_path, replace_spec):
     spec = registry.get_spec("SqueezeNet1_0")
-    local = tuple(dataclasses.replace(entry, url=dc_net_path.as_uri()) for entry in spec.weights)
-    monkeypatch.setitem(registry._REGISTRY, spec.name, dataclasses.replace(spec, weights=local))
+    replace_spec(spec.name, weights=tuple(dataclasses.replace(e, url=dc_net_path.as_uri()) for e in spec.weights))
     model = keras_archs.SqueezeNet(weights="imagenet")
     assert _cache_listing(keras_home) == ["compressed_SqueezeNet.net"]
-    assert np.count_nonzero(model.get_layer("conv10").kernel.numpy()) > 0
+    # Every conv holds the file's values, not a random initialisation (an independent decoder: test_squeezenet.py).
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    shapes = [(c.kernel.shape[3], c.kernel.shape[2], c.kernel.shape[0], c.kernel.shape[1]) for c in convs]
+    for conv, (kernel, bias) in zip(convs, weights_lib.read_deep_compression_net(dc_net_path, shapes)):
+        np.testing.assert_array_equal(conv.kernel.numpy(), kernel.transpose(2, 3, 1, 0), err_msg=conv.name)
+        np.testing.assert_array_equal(conv.bias.numpy(), bias, err_msg=conv.name)
+    assert squeezenet.SPECS["SqueezeNet1_0"].weights[0].url == dc_net_path.as_uri()  # the swapped entry was used
 
 
 def test_unknown_file_format_is_named(tmp_path):

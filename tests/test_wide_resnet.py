@@ -14,23 +14,25 @@ from keras import layers
 from keras_archs import registry
 from keras_archs.applications import wide_resnet
 from keras_archs.applications.wide_resnet import WideResNet
+from tests.conftest import lanes
 
 
 def trainable(model: keras.Model) -> int:
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
 
 
-@pytest.mark.parametrize(
-    ("name", "depth", "width", "count", "paper_millions"),
-    # Trainable, 10 classes (DESIGN.md); the paper's rounded figures: Table 4.
-    [
-        ("WideResNet28_10", 28, 10, 36_479_194, 36.5),
-        ("WideResNet40_4", 40, 4, 8_949_210, 8.9),
-        ("WideResNet16_8", 16, 8, 10_961_370, 11.0),
-    ],
-)
-def test_preset_parameter_counts(name, depth, width, count, paper_millions):
-    model = WideResNet(depth, width)
+# Trainable, 10 classes (DESIGN.md); the paper's rounded figures: Table 4.
+PRESETS = {
+    "WideResNet28_10": (28, 10, 36_479_194, 36.5),
+    "WideResNet40_4": (40, 4, 8_949_210, 8.9),
+    "WideResNet16_8": (16, 8, 10_961_370, 11.0),
+}
+
+
+@pytest.mark.parametrize("name", lanes(list(PRESETS)))
+def test_preset_parameter_counts(name, built):
+    depth, width, count, paper_millions = PRESETS[name]
+    model = built(name)
     assert trainable(model) == count and round(count / 1e6, 1) == paper_millions
     spec = registry.get_spec(name)
     assert (spec.trainable_params, spec.params) == (count, model.count_params())

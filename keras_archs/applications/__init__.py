@@ -1,7 +1,14 @@
 """One module per architecture family; importing this package registers every model.
 
-Code that looks models up by name imports this package (``from keras_archs import applications``) and uses
-``applications.get_spec`` / ``list_models`` / ``get_model`` / ``all_specs``: importing it is what fills the registry.
+The registry (``keras_archs.registry``) is a passive table: each family module declares its ``ModelSpec`` rows and
+binds them to its constructor with ``@registry.register`` when it is imported. This package imports every family, so
+code that looks models up by name imports it (``from keras_archs import applications``) and uses
+``applications.get_spec`` / ``list_models`` / ``get_model`` / ``all_specs``. Importing it also registers the
+package's custom layers with Keras (``LocalResponseNormalization``, ``ZeroPaddedIdentity``, ``CustomScaleLayer``), so
+``keras.saving.load_model`` can read ``.keras`` files that hold them.
+
+A new family is one module here (constants -> blocks -> trunk -> specs -> constructors) plus one import line below;
+see docs/adding_a_model.md.
 """
 
 from keras_archs.applications import (  # noqa: F401  (each module registers its ModelSpecs on import)
@@ -18,4 +25,6 @@ from keras_archs.applications import (  # noqa: F401  (each module registers its
     wide_resnet,
     xception,
 )
-from keras_archs.registry import all_specs, get_model, get_spec, list_models  # noqa: F401  (the filled registry)
+from keras_archs.registry import all_specs, get_model, get_spec, list_models
+
+__all__ = ["all_specs", "get_model", "get_spec", "list_models"]

@@ -20,9 +20,9 @@ Convs have no bias (each is followed by a BN, directly or through the addition).
 * ``preact=True``: the pre-activation unit of He et al. 2016b (Fig. 1b, BN -> ReLU -> conv), with the activation right
   after conv1 shared by both paths of the first unit and a final BN -> ReLU after the last (2016b, Appendix).
 
-Reused from ``resnet``: :func:`~keras_archs.applications.resnet.symmetric_conv_unit` (conv -> BN -> ReLU with
-keras' layer names, padded like Torch so strided convs sample the same pixels as the option-A shortcut), the
-bottleneck expansion and the BN epsilon. Its ImageNet blocks are not: they hard-code the layouts of keras' weight
+Shared with ``resnet``: ``_blocks.symmetric_conv_unit`` (conv -> BN -> ReLU with keras' layer names, padded like
+Torch so strided convs sample the same pixels as the option-A shortcut) and keras' ResNet BN epsilon. The ImageNet
+blocks of ``resnet`` are not reused: they hard-code the layouts of keras' weight
 files (v1: stride on the 1x1 conv and conv biases; v2: biased addition convs, max-pool subsampling, stride in the last
 unit of a stage), and none has option A or a plain twin.
 
@@ -33,6 +33,7 @@ Inputs: He et al. subtract the per-pixel mean of the training set; that normalis
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 from typing import Any, Iterator, NamedTuple, Sequence
 
@@ -40,12 +41,16 @@ import keras
 from keras import layers
 
 from keras_archs import registry
-from keras_archs.applications import _common, resnet
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 DEFAULT_SIZE = 32  # CIFAR images (He et al. 2016a, Sec. 4.2)
 STEM_FILTERS = 16  # "The first layer is 3x3 convolutions" with 16 filters (He et al. 2016a, Sec. 4.2)
 STAGE_WIDTHS = (16, 32, 64)  # "The numbers of filters are {16, 32, 64}" (He et al. 2016a, Sec. 4.2)
 SHORTCUTS = ("A", "B")
+BOTTLENECK_EXPANSION = 4  # output width / stage width of a bottleneck unit (He et al. 2016a, Sec. 4.1)
 
 
 class BlockType(NamedTuple):
@@ -60,8 +65,11 @@ BLOCKS = {
     # Two 3x3 convs: 2 layers x 3n units + stem + fc = 6n+2 (He et al. 2016a, Sec. 4.2).
     "basic": BlockType((3, 3), 1, "6n+2"),
     # 1x1 -> 3x3 -> 1x1 with 4x expansion: 9n+2 (He et al. 2016b, Sec. 4 / resnet-1k-layers: ResNet-164, n=18).
-    "bottleneck": BlockType((1, 3, 1), resnet.BOTTLENECK_EXPANSION, "9n+2"),
+    "bottleneck": BlockType((1, 3, 1), BOTTLENECK_EXPANSION, "9n+2"),
 }
+
+
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 
 @keras.saving.register_keras_serializable(package="keras_archs")
@@ -143,7 +151,7 @@ def graph_recursion_limit(depth: int) -> Iterator[None]:
 
 
 def _preactivation(x: Any, name: str) -> Any:
-    x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=resnet.BN_EPSILON, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(), epsilon=_blocks.RESNET_BN_EPSILON, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -187,14 +195,14 @@ def residual_unit(
         The unit's output tensor.
     """
     out_channels = widths[-1]
-    reshapes = stride > 1 or x.shape[_common.channel_axis()] != out_channels
+    reshapes = stride > 1 or x.shape[_blocks.channel_axis()] != out_channels
     branch_input = _preactivation(x, f"{name}_preact") if preact else x
     y = branch_input
     for index, (filters, kernel) in enumerate(zip(widths, kernels), start=1):
         last = index == len(widths)
         if index > 1 and dropout_rate:
             y = layers.Dropout(dropout_rate, name=f"{name}_{index}_dropout")(y)
-        y = resnet.symmetric_conv_unit(
+        y = _blocks.symmetric_conv_unit(
             y,
             filters,
             kernel,
@@ -212,7 +220,7 @@ def residual_unit(
     elif shortcut == "A":
         skip = ZeroPaddedIdentity(out_channels, stride, name=f"{name}_0_pad")(source)
     else:
-        skip = resnet.symmetric_conv_unit(
+        skip = _blocks.symmetric_conv_unit(
             source, out_channels, 1, stride=stride, use_bias=False, norm=not preact, name=f"{name}_0"
         )
     if preact:
@@ -254,6 +262,24 @@ def residual_stages(
     return x
 
 
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+def cifar_resnet_features(img_input: Any, *, depth: int, block: str, preact: bool, plain: bool, shortcut: str) -> Any:
+    """conv1, the three stages of ``n`` units (``n`` from ``depth``), and the pre-activation layout's final BN-ReLU."""
+    units = _units_per_stage(depth, block)
+    # Pre-activation: conv1 alone; its BN -> ReLU is the first unit's pre-activation (He et al. 2016b, Appendix).
+    x = _blocks.symmetric_conv_unit(
+        img_input, STEM_FILTERS, 3, use_bias=False, norm=not preact, relu=not preact, name="conv1"
+    )
+    kernels, expansion = BLOCKS[block].kernels, BLOCKS[block].expansion
+    widths = [(*(width,) * (len(kernels) - 1), expansion * width) for width in STAGE_WIDTHS]
+    x = residual_stages(x, widths, kernels, units, preact=preact, shortcut=None if plain else shortcut)
+    if preact:
+        x = _preactivation(x, "post")  # the last unit's extra activation (He et al. 2016b, Appendix)
+    return x
+
+
 def _units_per_stage(depth: Any, block: str) -> int:
     """``n`` from ``depth`` = (convs per unit x 3) n + 2; ValueError naming the accepted form otherwise."""
     per_unit = 3 * len(BLOCKS[block].kernels)
@@ -267,15 +293,10 @@ def _units_per_stage(depth: Any, block: str) -> int:
 
 
 def _check_options(block: Any, preact: Any, plain: Any, shortcut: Any) -> None:
-    if block not in BLOCKS:
-        raise ValueError(f"`block` must be one of {', '.join(map(repr, BLOCKS))}. Received: block={block!r}")
-    for argument, value in (("preact", preact), ("plain", plain)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{argument}` must be True or False. Received: {argument}={value!r}")
-    if shortcut not in SHORTCUTS:
-        raise ValueError(
-            f"`shortcut` must be one of {', '.join(map(repr, SHORTCUTS))}. Received: shortcut={shortcut!r}"
-        )
+    _validation.check_choice("block", block, BLOCKS)
+    _validation.check_flag("preact", preact)
+    _validation.check_flag("plain", plain)
+    _validation.check_choice("shortcut", shortcut, SHORTCUTS)
     if plain and shortcut != "A":
         raise ValueError(
             "`plain=True` builds no shortcuts, so `shortcut` must stay at its default 'A'. "
@@ -283,20 +304,82 @@ def _check_options(block: Any, preact: Any, plain: Any, shortcut: Any) -> None:
         )
 
 
-def _spec_for(depth: int, block: str, preact: bool, plain: bool, shortcut: str) -> registry.ModelSpec:
-    """The registered preset with this configuration, else the block's first preset (sizes and checks are shared)."""
-    config = _Preset(depth, block, preact, shortcut, plain)
-    for name, preset in _PRESETS.items():
-        if preset.config == config:
-            return registry.get_spec(name)
-    return registry.get_spec(next(name for name, preset in _PRESETS.items() if preset.config.block == block))
-
-
 def default_name(depth: int, block: str = "basic", preact: bool = False, plain: bool = False) -> str:
     """``cifar_resnet20``, ``cifar_plain56``, ``cifar_preact_resnet164``, ...: the model name when none is given."""
     return f"cifar_{'preact_' if preact else ''}{'plain' if plain else 'resnet'}{depth}"
 
 
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+
+class _Preset(NamedTuple):
+    depth: int
+    block: str
+    preact: bool
+    shortcut: str
+    plain: bool = False
+
+
+class _Row(NamedTuple):
+    config: _Preset
+    params: int  # count_params() of the default model (10 classes), measured
+    trainable_params: int  # measured; the paper's rounded figure is cited beside each row
+    layers: int  # len(model.layers) of the default model, measured
+
+
+_PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), Sec. 4.2, arXiv:1512.03385"
+_PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
+# Basic, option A, post-activation: He et al. 2016a, Sec. 4.2 ("we use identity shortcuts in all cases (i.e., option
+# A)"). Paper figures, Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M, 19.4M. Pre-activation bottlenecks with projection
+# shortcuts where the shape changes (He et al. 2016b, Appendix; KaimingHe/resnet-1k-layers resnet-pre-act.lua), paper
+# figures 1.7M and 10.2M (He et al. 2016b, Table 3 / Sec. 4.1 text). The 10.2M leaves out BN's 149,216 scales and
+# offsets: 10,327,706 - 149,216 = 10,178,490 conv and fc weights (1.68M for ResNet-164, also "1.7M"); the 2016a
+# figures include them (19,421,274 -> 19.4M, where 19,331,642 without BN would round to 19.3M).
+_PRESETS = {
+    "CifarResNet20": _Row(_Preset(20, "basic", False, "A"), 271_098, 269_722, 73),  # 0.27M
+    "CifarResNet32": _Row(_Preset(32, "basic", False, "A"), 466_426, 464_154, 115),  # 0.46M
+    "CifarResNet44": _Row(_Preset(44, "basic", False, "A"), 661_754, 658_586, 157),  # 0.66M
+    "CifarResNet56": _Row(_Preset(56, "basic", False, "A"), 857_082, 853_018, 199),  # 0.85M
+    "CifarResNet110": _Row(_Preset(110, "basic", False, "A"), 1_736_058, 1_727_962, 388),  # 1.7M
+    "CifarResNet1202": _Row(_Preset(1202, "basic", False, "A"), 19_510_906, 19_421_274, 4_210),  # 19.4M
+    "CifarPreActResNet164": _Row(_Preset(164, "bottleneck", True, "B"), 1_727_482, 1_703_258, 549),  # 1.7M
+    # 10.2M, see above
+    "CifarPreActResNet1001": _Row(_Preset(1001, "bottleneck", True, "B"), 10_476_922, 10_327_706, 3_339),
+}
+
+
+def _spec(name: str, row: _Row) -> registry.ModelSpec:
+    return registry.ModelSpec(
+        name=name,
+        family="cifar_resnet",
+        default_size=DEFAULT_SIZE,
+        min_size=1,  # measured: every conv is padded and every stride rounds up, so a 1x1 input builds
+        preprocessing="tf",  # the paper's per-pixel mean subtraction is the data pipeline's (module docstring)
+        paper=_PAPER_V2 if row.config.preact else _PAPER_V1,
+        params=row.params,
+        classes=10,
+        trainable_params=row.trainable_params,
+        layers=row.layers,
+        build_kwargs=row.config._asdict(),
+    )
+
+
+SPECS = {name: _spec(name, row) for name, row in _PRESETS.items()}
+
+
+def _spec_for(depth: int, block: str, preact: bool, plain: bool, shortcut: str) -> registry.ModelSpec:
+    """The registered preset with this configuration, else the block's first preset (sizes and checks are shared)."""
+    config = _Preset(depth, block, preact, shortcut, plain)
+    for name, preset in _PRESETS.items():
+        if preset.config == config:
+            return SPECS[name]
+    return SPECS[next(name for name, preset in _PRESETS.items() if preset.config.block == block)]
+
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(*SPECS.values())
 def CifarResNet(
     depth: int,
     block: str = "basic",
@@ -351,90 +434,24 @@ def CifarResNet(
         ('cifar_resnet20', 269722)
     """
     _check_options(block, preact, plain, shortcut)
-    units = _units_per_stage(depth, block)
-    spec = _spec_for(depth, block, preact, plain, shortcut)
-    input_shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, input_shape)
-    # Pre-activation: conv1 alone; its BN -> ReLU is the first unit's pre-activation (He et al. 2016b, Appendix).
-    x = resnet.symmetric_conv_unit(
-        img_input, STEM_FILTERS, 3, use_bias=False, norm=not preact, relu=not preact, name="conv1"
-    )
-    kernels, expansion = BLOCKS[block].kernels, BLOCKS[block].expansion
-    widths = [(*(width,) * (len(kernels) - 1), expansion * width) for width in STAGE_WIDTHS]
-    x = residual_stages(x, widths, kernels, units, preact=preact, shortcut=None if plain else shortcut)
-    if preact:
-        x = _preactivation(x, "post")  # the last unit's extra activation (He et al. 2016b, Appendix)
+    _units_per_stage(depth, block)  # the depth's form is checked before keras' arguments
+    config = dict(depth=depth, block=block, preact=preact, plain=plain, shortcut=shortcut)
     with graph_recursion_limit(depth):
-        return _common.assemble(
-            spec=spec,
-            img_input=img_input,
-            input_tensor=input_tensor,
-            features=x,
-            include_top=include_top,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            top=_common.gap_dense_top,
-            name=name or default_name(depth, block, preact, plain),
-            weights=weights,
+        return _assembly.build(
+            _spec_for(depth, block, preact, plain, shortcut),
+            KerasArguments.of(locals()).replace(name=name or default_name(depth, block, preact, plain)),
+            functools.partial(cifar_resnet_features, **config),
         )
 
 
-class _Preset(NamedTuple):
-    depth: int
-    block: str
-    preact: bool
-    shortcut: str
-    plain: bool = False
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
 
-
-class _Row(NamedTuple):
-    config: _Preset
-    params: int  # count_params() of the default model (10 classes), measured
-    trainable_params: int  # measured; the paper's rounded figure is cited beside each row
-
-
-_PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), Sec. 4.2, arXiv:1512.03385"
-_PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
-# Basic, option A, post-activation: He et al. 2016a, Sec. 4.2 ("we use identity shortcuts in all cases (i.e., option
-# A)"). Paper figures, Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M, 19.4M. Pre-activation bottlenecks with projection
-# shortcuts where the shape changes (He et al. 2016b, Appendix; KaimingHe/resnet-1k-layers resnet-pre-act.lua), paper
-# figures 1.7M and 10.2M (He et al. 2016b, Table 3 / Sec. 4.1 text). The 10.2M leaves out BN's 149,216 scales and
-# offsets: 10,327,706 - 149,216 = 10,178,490 conv and fc weights (1.68M for ResNet-164, also "1.7M"); the 2016a
-# figures include them (19,421,274 -> 19.4M, where 19,331,642 without BN would round to 19.3M).
-_PRESETS = {
-    "CifarResNet20": _Row(_Preset(20, "basic", False, "A"), 271_098, 269_722),  # 0.27M
-    "CifarResNet32": _Row(_Preset(32, "basic", False, "A"), 466_426, 464_154),  # 0.46M
-    "CifarResNet44": _Row(_Preset(44, "basic", False, "A"), 661_754, 658_586),  # 0.66M
-    "CifarResNet56": _Row(_Preset(56, "basic", False, "A"), 857_082, 853_018),  # 0.85M
-    "CifarResNet110": _Row(_Preset(110, "basic", False, "A"), 1_736_058, 1_727_962),  # 1.7M
-    "CifarResNet1202": _Row(_Preset(1202, "basic", False, "A"), 19_510_906, 19_421_274),  # 19.4M
-    "CifarPreActResNet164": _Row(_Preset(164, "bottleneck", True, "B"), 1_727_482, 1_703_258),  # 1.7M
-    "CifarPreActResNet1001": _Row(_Preset(1001, "bottleneck", True, "B"), 10_476_922, 10_327_706),  # 10.2M, see above
+# One unit per stage: option A, option B, the plain twin, the pre-activation bottleneck.
+SMALL_VARIANTS = {
+    "basic_a": _assembly.SmallVariant(functools.partial(CifarResNet, 8), 8),
+    "basic_b": _assembly.SmallVariant(functools.partial(CifarResNet, 8, shortcut="B"), 8),
+    "plain": _assembly.SmallVariant(functools.partial(CifarResNet, 8, plain=True), 8),
+    "preact_bottleneck": _assembly.SmallVariant(
+        functools.partial(CifarResNet, 11, block="bottleneck", preact=True, shortcut="B"), 8
+    ),
 }
-
-for _name, _row in _PRESETS.items():
-    registry.register(
-        registry.ModelSpec(
-            name=_name,
-            family="cifar_resnet",
-            builder=CifarResNet,
-            default_size=DEFAULT_SIZE,
-            min_size=1,  # measured: every conv is padded and every stride rounds up, so a 1x1 input builds
-            preprocessing="tf",  # the paper's per-pixel mean subtraction is the data pipeline's (module docstring)
-            paper=_PAPER_V2 if _row.config.preact else _PAPER_V1,
-            params=_row.params,
-            classes=10,
-            trainable_params=_row.trainable_params,
-            build_kwargs=_row.config._asdict(),
-        )
-    )

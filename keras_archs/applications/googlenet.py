@@ -12,9 +12,9 @@ Where the paper leaves details open they come from Caffe's ``bvlc_googlenet`` (B
 * Layer names are Caffe's with "/" replaced by "_" (``conv1_7x7_s2``, ``inception_3a_5x5_reduce`` ...), the Inception
   branches created in the prototxt's order; the classifier keeps keras' name ``predictions``.
 * LRN: the paper's Fig. 3 has "LocalRespNorm" after pool1 and after conv2; its parameters are Caffe's (local_size 5,
-  alpha 1e-4, beta 0.75), the layer is :class:`~keras_archs.applications.alexnet.LocalResponseNormalization`.
+  alpha 1e-4, beta 0.75), the layer is :class:`~keras_archs.applications._blocks.LocalResponseNormalization`.
 * Pooling rounds output sizes up (Caffe), which Table 1's sizes need: 112 -> 56 -> 28 -> 14 -> 7 at 224 (Keras'
-  rounding down would give 55 -> 27 -> 13 -> 6). See :func:`~keras_archs.applications.alexnet.max_pool`.
+  rounding down would give 55 -> 27 -> 13 -> 6). See ``_blocks.max_pool``.
 * conv1 pads 3 pixels on every side (an explicit ``ZeroPadding2D``; Keras' "same" would pad 2 before and 3 after).
 
 The final "avg pool 7x7" is a global average pool: the same operation at 224 (7x7 grid), and the classifier then fits
@@ -29,16 +29,20 @@ No weights are published in a form this package can verify: ``weights`` defaults
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
-from keras_archs.applications.alexnet import ConvLayer, LocalResponseNormalization, caffe_conv, max_pool
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._blocks import CaffeConv, LocalResponseNormalization
+from keras_archs.applications._validation import KerasArguments
 
 __all__ = ["GoogLeNet", "InceptionV1", "AUX_LOSS_WEIGHT", "INCEPTION_MODULES", "preprocess_input", "decode_predictions"]
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # Szegedy et al. 2015, Sec. 5: "the losses of the auxiliary classifiers were weighted by 0.3". Use as
 # model.compile(loss=[loss, loss, loss], loss_weights=[1.0, AUX_LOSS_WEIGHT, AUX_LOSS_WEIGHT]).
@@ -54,9 +58,9 @@ AUX_MIN_SIZE = 79
 
 # Stem (Table 1 rows "convolution" to "max pool" before 3a; Caffe pads/strides): conv1 7x7/2 pad 3, conv2 1x1
 # reduce then 3x3 pad 1.
-CONV1 = ConvLayer(64, 7, strides=2, padding=3)
-CONV2_REDUCE = ConvLayer(64, 1)
-CONV2 = ConvLayer(192, 3, padding=1)
+CONV1 = CaffeConv(64, 7, strides=2, padding=3)
+CONV2_REDUCE = CaffeConv(64, 1)
+CONV2 = CaffeConv(192, 3, padding=1)
 
 
 class InceptionRow(NamedTuple):
@@ -92,6 +96,9 @@ INCEPTION_MODULES = (
 )
 
 
+# --- blocks ---------------------------------------------------------------------------------------------------------
+
+
 def _relu_conv(filters: int, kernel: int, name: str) -> layers.Conv2D:
     return layers.Conv2D(filters, kernel, padding="same", activation="relu", name=name)
 
@@ -106,20 +113,7 @@ def inception_module(x: Any, row: InceptionRow) -> Any:
     branch5 = _relu_conv(row.n5x5, 5, f"{prefix}_5x5")(branch5)
     pool = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{prefix}_pool")(x)
     pool = _relu_conv(row.pool_proj, 1, f"{prefix}_pool_proj")(pool)
-    return layers.Concatenate(axis=_common.channel_axis(), name=f"{prefix}_output")([branch1, branch3, branch5, pool])
-
-
-def _features(img_input: Any) -> Any:
-    x = caffe_conv(img_input, CONV1, name="conv1_7x7_s2")
-    x = max_pool(x, ceil_mode=True, name="pool1_3x3_s2")
-    x = LocalResponseNormalization(axis=_common.channel_axis(), name="pool1_norm1")(x)
-    x = caffe_conv(x, CONV2_REDUCE, name="conv2_3x3_reduce")
-    x = caffe_conv(x, CONV2, name="conv2_3x3")
-    x = LocalResponseNormalization(axis=_common.channel_axis(), name="conv2_norm2")(x)
-    x = max_pool(x, ceil_mode=True, name="pool2_3x3_s2")
-    for item in INCEPTION_MODULES:
-        x = max_pool(x, ceil_mode=True, name=f"{item}_3x3_s2") if isinstance(item, str) else inception_module(x, item)
-    return x
+    return layers.Concatenate(axis=_blocks.channel_axis(), name=f"{prefix}_output")([branch1, branch3, branch5, pool])
 
 
 def _classifier(x: Any, classes: int, classifier_activation: Any) -> Any:
@@ -138,22 +132,72 @@ def auxiliary_classifier(x: Any, classes: int, classifier_activation: Any, name:
     return layers.Dense(classes, activation=classifier_activation, name=f"{name}_predictions")(x)
 
 
-def _add_auxiliary_classifiers(model: keras.Model, classes: int, classifier_activation: Any) -> keras.Model:
-    """``model`` with the two side classifiers as extra outputs ``[main, aux1, aux2]`` (new layers, shared trunk)."""
-    heads = []
-    for number, endpoint in enumerate(AUX_ENDPOINTS, start=1):
-        features = model.get_layer(f"inception_{endpoint}_output").output
-        grid = features.shape[1:3] if _common.channel_axis() == 3 else features.shape[2:4]
-        if any(size is not None and size < AUX_POOL_SIZE for size in grid):
-            raise ValueError(
-                f"`aux_logits=True` needs an input of at least {AUX_MIN_SIZE}x{AUX_MIN_SIZE} (the auxiliary "
-                f"classifiers' {AUX_POOL_SIZE}x{AUX_POOL_SIZE} average pool runs on the grid of inception {endpoint}). "
-                f"Received: input_shape={tuple(model.input_shape[1:])}"
-            )
-        heads.append(auxiliary_classifier(features, classes, classifier_activation, name=f"aux{number}"))
-    return keras.Model(model.inputs, [model.output, *heads], name=model.name)
+AUXILIARY_HEADS = tuple(
+    _assembly.AuxiliaryHead(
+        f"inception_{endpoint}_output",
+        functools.partial(auxiliary_classifier, name=f"aux{number}"),
+        AUX_POOL_SIZE,
+        AUX_MIN_SIZE,
+    )
+    for number, endpoint in enumerate(AUX_ENDPOINTS, start=1)
+)
+
+# --- trunk ----------------------------------------------------------------------------------------------------------
 
 
+def googlenet_features(img_input: Any, modules: tuple[InceptionRow | str, ...] = INCEPTION_MODULES) -> Any:
+    """The stem of Table 1 (with Caffe's LRNs and ceil pooling) and the Inception ``modules`` (by default 3a-5b)."""
+    x = _blocks.caffe_conv(img_input, CONV1, name="conv1_7x7_s2")
+    x = _blocks.max_pool(x, ceil_mode=True, name="pool1_3x3_s2")
+    x = LocalResponseNormalization(axis=_blocks.channel_axis(), name="pool1_norm1")(x)
+    x = _blocks.caffe_conv(x, CONV2_REDUCE, name="conv2_3x3_reduce")
+    x = _blocks.caffe_conv(x, CONV2, name="conv2_3x3")
+    x = LocalResponseNormalization(axis=_blocks.channel_axis(), name="conv2_norm2")(x)
+    x = _blocks.max_pool(x, ceil_mode=True, name="pool2_3x3_s2")
+    for item in modules:
+        x = (
+            _blocks.max_pool(x, ceil_mode=True, name=f"{item}_3x3_s2")
+            if isinstance(item, str)
+            else inception_module(x, item)
+        )
+    return x
+
+
+def build_googlenet(
+    spec: registry.ModelSpec,
+    arguments: KerasArguments,
+    *,
+    modules: tuple[InceptionRow | str, ...] = INCEPTION_MODULES,
+    aux_logits: bool = False,
+) -> keras.Model:
+    """The family builder: ``spec``'s checks and sizes, the trunk of ``modules``, the classifier, then the auxiliary
+    classifiers (layers created after the main network, which loads ``weights`` exactly as without them)."""
+    _validation.check_aux_logits(aux_logits, arguments.include_top)
+    model = _assembly.build(spec, arguments, functools.partial(googlenet_features, modules=modules), top=_classifier)
+    if not aux_logits:
+        return model
+    return _assembly.with_auxiliary_outputs(model, AUXILIARY_HEADS, arguments.classes, arguments.classifier_activation)
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+SPEC = registry.ModelSpec(
+    name="GoogLeNet",
+    family="googlenet",
+    default_size=224,  # Table 1: 224x224 receptive field
+    min_size=31,  # smallest input that builds (measured): the four stride-2 pools need a 16x16 conv1 output
+    preprocessing="caffe",
+    paper="Szegedy et al. 2015, Going Deeper with Convolutions (CVPR), arXiv:1409.4842",
+    params=6_998_552,  # count_params(), measured; no aux heads
+    trainable_params=6_998_552,  # no BatchNormalization: every parameter is trainable
+    layers=90,  # len(model.layers), measured
+    aliases=("InceptionV1",),
+)
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(SPEC)
 def GoogLeNet(
     include_top: bool = True,
     weights: Any = None,
@@ -199,39 +243,7 @@ def GoogLeNet(
         >>> [tuple(output.shape) for output in model.outputs]
         [(None, 10), (None, 10), (None, 10)]
     """
-    if not isinstance(aux_logits, bool):
-        raise TypeError(f"`aux_logits` must be True or False. Received: aux_logits={aux_logits!r}")
-    spec = registry.get_spec("GoogLeNet")
-    shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    if aux_logits and not include_top:
-        raise ValueError(
-            "`aux_logits=True` adds classifiers and requires `include_top=True`. "
-            f"Received: aux_logits={aux_logits}, include_top={include_top}"
-        )
-    img_input = _common.image_input(input_tensor, shape)
-    model = _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=_features(img_input),
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        top=_classifier,
-        name=name,
-        weights=weights,
-    )
-    return _add_auxiliary_classifiers(model, classes, classifier_activation) if aux_logits else model
+    return build_googlenet(SPEC, KerasArguments.of(locals()), aux_logits=aux_logits)
 
 
 InceptionV1 = GoogLeNet
@@ -254,17 +266,14 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
 decode_predictions = imagenet_utils.decode_predictions
 
 
-registry.register(
-    registry.ModelSpec(
-        name="GoogLeNet",
-        family="googlenet",
-        builder=GoogLeNet,
-        default_size=224,  # Table 1: 224x224 receptive field
-        min_size=31,  # smallest input that builds (measured): the four stride-2 pools need a 16x16 conv1 output
-        preprocessing="caffe",
-        paper="Szegedy et al. 2015, Going Deeper with Convolutions (CVPR), arXiv:1409.4842",
-        params=6_998_552,  # count_params(), measured; no aux heads
-        trainable_params=6_998_552,  # no BatchNormalization: every parameter is trainable
-        aliases=("InceptionV1",),
-    )
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+# Both pools between stages, one Inception module per stage and the two the auxiliary classifiers attach to.
+SMALL_MODULES = tuple(
+    item for item in INCEPTION_MODULES if isinstance(item, str) or item.name in {"3a", "4a", "4d", "5b"}
 )
+SMALL_VARIANTS = {
+    "one_module_per_stage": _assembly.small_variant(
+        lambda arguments: build_googlenet(SPEC, arguments, modules=SMALL_MODULES), 31, "googlenet_small"
+    )
+}

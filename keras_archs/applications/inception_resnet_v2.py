@@ -18,22 +18,15 @@ import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
-from keras_archs.applications.inception_v3 import (
-    MAX_POOL,
-    STEM,
-    Branch,
-    Conv,
-    apply_steps,
-    build_inception,
-    conv_bn,
-    inception_a,
-    inception_module,
-    reduction_a,
-)
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._blocks import MAX_POOL, Branch, Conv, reduction_a
+from keras_archs.applications._validation import KerasArguments
+from keras_archs.applications.inception_v3 import STEM, inception_a
 from keras_archs.applications.inception_v3 import preprocess_input as inception_v3_preprocess_input
 
 __all__ = ["InceptionResNetV2", "CustomScaleLayer", "preprocess_input", "decode_predictions"]
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # File names, URL and md5 hashes: keras/src/applications/inception_resnet_v2.py (keras 3.15, BASE_WEIGHT_URL, fname,
 # file_hash).
@@ -44,7 +37,37 @@ WEIGHTS_FNAME_NO_TOP = "inception_resnet_v2_weights_tf_dim_ordering_tf_kernels_n
 WEIGHTS_HASH_NO_TOP = "d19885ff4a710c122648d3b5c3b684e4"
 # keras.io applications docs: "These weights are released under the Apache License" (tensorflow/models).
 WEIGHTS_LICENSE = "Apache-2.0"
-WEIGHTS_SOURCE = "keras.applications (storage.googleapis.com/tensorflow/keras-applications)"
+
+# Residual branches of the three block types: keras/src/applications/inception_resnet_v2.py (`inception_resnet_block`),
+# the Inception-ResNet-A/B/C blocks of Szegedy et al. 2017 Fig. 16-18 (keras follows TF-slim's filter counts).
+RESIDUAL_BRANCHES: dict[str, tuple[Branch, ...]] = {
+    "block35": ((Conv(32, 1),), (Conv(32, 1), Conv(32, 3)), (Conv(32, 1), Conv(48, 3), Conv(64, 3))),
+    "block17": ((Conv(192, 1),), (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1)))),
+    "block8": ((Conv(192, 1),), (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1)))),
+}
+
+# 17x17 -> 8x8 reduction ("mixed_7a"): keras/src/applications/inception_resnet_v2.py (TF-slim's Mixed_7a).
+REDUCTION_B: tuple[Branch, ...] = (
+    (Conv(256, 1), Conv(384, 3, 2, "valid")),
+    (Conv(256, 1), Conv(288, 3, 2, "valid")),
+    (Conv(256, 1), Conv(288, 3), Conv(320, 3, 2, "valid")),
+    (MAX_POOL,),
+)
+
+# (module name, module branches, residual block type, repeats, residual scale), keras' order and values
+# (keras/src/applications/inception_resnet_v2.py). Reduction-A uses Szegedy et al. 2017 Table 1's
+# Inception-ResNet-v2 row k=256, l=256, m=384, n=384; the scales 0.17/0.1/0.2 are TF-slim's.
+STAGES: tuple[tuple[str, tuple[Branch, ...], str, int, float], ...] = (
+    ("mixed_5b", inception_a(96, 64), "block35", 10, 0.17),  # 35x35x320
+    ("mixed_6a", reduction_a(k=256, l=256, m=384, n=384), "block17", 20, 0.1),  # 17x17x1088
+    ("mixed_7a", REDUCTION_B, "block8", 9, 0.2),  # 8x8x2080
+)
+# Then keras adds block8_10 unscaled (1.0) and without ReLU, and the 1x1 conv_7b to 1536 channels.
+FINAL_BLOCK = ("block8", 10)
+FINAL_CONV = Conv(1536, 1)
+
+
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 
 @keras.saving.register_keras_serializable(package="keras_archs")
@@ -76,65 +99,79 @@ class CustomScaleLayer(layers.Layer):
         return input_shape[0]
 
 
-# Residual branches of the three block types: keras/src/applications/inception_resnet_v2.py (`inception_resnet_block`),
-# the Inception-ResNet-A/B/C blocks of Szegedy et al. 2017 Fig. 16-18 (keras follows TF-slim's filter counts).
-RESIDUAL_BRANCHES: dict[str, tuple[Branch, ...]] = {
-    "block35": ((Conv(32, 1),), (Conv(32, 1), Conv(32, 3)), (Conv(32, 1), Conv(48, 3), Conv(64, 3))),
-    "block17": ((Conv(192, 1),), (Conv(128, 1), Conv(160, (1, 7)), Conv(192, (7, 1)))),
-    "block8": ((Conv(192, 1),), (Conv(192, 1), Conv(224, (1, 3)), Conv(256, (3, 1)))),
-}
-
-# 17x17 -> 8x8 reduction ("mixed_7a"): keras/src/applications/inception_resnet_v2.py (TF-slim's Mixed_7a).
-REDUCTION_B: tuple[Branch, ...] = (
-    (Conv(256, 1), Conv(384, 3, 2, "valid")),
-    (Conv(256, 1), Conv(288, 3, 2, "valid")),
-    (Conv(256, 1), Conv(288, 3), Conv(320, 3, 2, "valid")),
-    (MAX_POOL,),
-)
-
-# (module name, module branches, residual block type, repeats, residual scale), keras' order and values
-# (keras/src/applications/inception_resnet_v2.py). Reduction-A uses Szegedy et al. 2017 Table 1's
-# Inception-ResNet-v2 row k=256, l=256, m=384, n=384; the scales 0.17/0.1/0.2 are TF-slim's.
-STAGES: tuple[tuple[str, tuple[Branch, ...], str, int, float], ...] = (
-    ("mixed_5b", inception_a(96, 64), "block35", 10, 0.17),  # 35x35x320
-    ("mixed_6a", reduction_a(k=256, l=256, m=384, n=384), "block17", 20, 0.1),  # 17x17x1088
-    ("mixed_7a", REDUCTION_B, "block8", 9, 0.2),  # 8x8x2080
-)
-# Then keras adds block8_10 unscaled (1.0) and without ReLU, and the 1x1 conv_7b to 1536 channels.
-FINAL_BLOCK = ("block8", 10)
-FINAL_CONV = Conv(1536, 1)
-
-
 def inception_resnet_block(x: Any, block_type: str, block_idx: int, scale: float, activation: Any = "relu") -> Any:
     """One residual Inception block: ``activation(x + scale * conv1x1(concat(branches(x))))``.
 
     Layer names follow keras: ``{block_type}_{block_idx}_mixed``, ``_conv`` (biased, no BN) and ``_ac``.
     """
     block_name = f"{block_type}_{block_idx}"
-    mixed = inception_module(x, RESIDUAL_BRANCHES[block_type], name=f"{block_name}_mixed")
+    mixed = _blocks.inception_module(x, RESIDUAL_BRANCHES[block_type], name=f"{block_name}_mixed")
     # Project back to the input width so the residual can be added (Szegedy et al. 2017 Sec. 3.2, "filter-expansion").
-    up = layers.Conv2D(x.shape[_common.channel_axis()], 1, padding="same", use_bias=True, name=f"{block_name}_conv")(
-        mixed
-    )
+    width = x.shape[_blocks.channel_axis()]
+    up = layers.Conv2D(width, 1, padding="same", use_bias=True, name=f"{block_name}_conv")(mixed)
     x = CustomScaleLayer(scale)([x, up])
     if activation is not None:
         x = layers.Activation(activation, name=f"{block_name}_ac")(x)
     return x
 
 
-def inception_resnet_v2_features(img_input: Any) -> tuple[Any, dict[str, Any]]:
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+Stage = tuple[str, tuple[Branch, ...], str, int, float]
+
+
+def inception_resnet_v2_features(img_input: Any, stages: tuple[Stage, ...] = STAGES) -> tuple[Any, dict[str, Any]]:
     """The convolutional trunk; returns the ``conv_7b`` activation and each residual stage's output by block type."""
-    x = apply_steps(img_input, STEM)
+    x = _blocks.apply_steps(img_input, STEM)
     endpoints = {}
-    for module_name, branches, block_type, repeats, scale in STAGES:
-        x = inception_module(x, branches, module_name)
+    for module_name, branches, block_type, repeats, scale in stages:
+        x = _blocks.inception_module(x, branches, module_name)
         for block_idx in range(1, repeats + 1):
             x = inception_resnet_block(x, block_type, block_idx, scale)
         endpoints[block_type] = x
     x = inception_resnet_block(x, *FINAL_BLOCK, scale=1.0, activation=None)
-    return conv_bn(x, FINAL_CONV, name="conv_7b"), endpoints
+    return _blocks.conv_bn(x, FINAL_CONV, name="conv_7b"), endpoints
 
 
+def build_inception_resnet_v2(
+    spec: registry.ModelSpec, arguments: KerasArguments, stages: tuple[Stage, ...] = STAGES
+) -> keras.Model:
+    """The family builder: ``spec``'s checks (keras' inception_resnet_v2.py wording) and weights, the trunk of
+    ``stages`` (other repeat counts give shallower variants), keras' head or unnamed global pooling."""
+    return _assembly.build(
+        spec,
+        arguments,
+        lambda img_input: inception_resnet_v2_features(img_input, stages)[0],
+        messages=_validation.INCEPTION_RESNET_V2_MESSAGES,
+        named_pooling=False,  # keras leaves the include_top=False pooling unnamed
+    )
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+SPEC = registry.ModelSpec(
+    name="InceptionResNetV2",
+    family="inception_resnet_v2",
+    default_size=299,  # keras: obtain_input_shape(default_size=299, min_size=75)
+    min_size=75,
+    preprocessing="tf",
+    paper=(
+        "Szegedy et al. 2017, Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning "
+        "(AAAI), arXiv:1602.07261"
+    ),
+    params=55_873_736,  # count_params() of keras.applications.InceptionResNetV2(weights=None), measured
+    layers=782,  # len(model.layers), measured
+    weights=_assembly.keras_weight_entries(
+        BASE_WEIGHT_URL,
+        ((True, WEIGHTS_FNAME, WEIGHTS_HASH), (False, WEIGHTS_FNAME_NO_TOP, WEIGHTS_HASH_NO_TOP)),
+        license=WEIGHTS_LICENSE,
+    ),
+)
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(SPEC)
 def InceptionResNetV2(
     include_top=True,
     weights="imagenet",
@@ -166,13 +203,7 @@ def InceptionResNetV2(
         ValueError: For invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
             (keras.applications' messages for the checks keras makes).
     """
-    arguments = dict(locals())
-    return build_inception(
-        spec_name="InceptionResNetV2",
-        messages=_common.INCEPTION_RESNET_V2_MESSAGES,
-        trunk=inception_resnet_v2_features,
-        **arguments,
-    )
+    return build_inception_resnet_v2(SPEC, KerasArguments.of(locals()))
 
 
 # Both are the same as InceptionV3's ("tf" mode: pixels scaled to [-1, 1]; ImageNet class names), like keras'.
@@ -180,38 +211,12 @@ preprocess_input = inception_v3_preprocess_input
 decode_predictions = imagenet_utils.decode_predictions
 
 
-SPEC = registry.register(
-    registry.ModelSpec(
-        name="InceptionResNetV2",
-        family="inception_resnet_v2",
-        builder=InceptionResNetV2,
-        default_size=299,  # keras: obtain_input_shape(default_size=299, min_size=75)
-        min_size=75,
-        preprocessing="tf",
-        paper=(
-            "Szegedy et al. 2017, Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning "
-            "(AAAI), arXiv:1602.07261"
-        ),
-        params=55_873_736,  # count_params() of keras.applications.InceptionResNetV2(weights=None), measured
-        weights=(
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=True,
-                fname=WEIGHTS_FNAME,
-                url=BASE_WEIGHT_URL + WEIGHTS_FNAME,
-                file_hash=WEIGHTS_HASH,
-                source=WEIGHTS_SOURCE,
-                license=WEIGHTS_LICENSE,
-            ),
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=False,
-                fname=WEIGHTS_FNAME_NO_TOP,
-                url=BASE_WEIGHT_URL + WEIGHTS_FNAME_NO_TOP,
-                file_hash=WEIGHTS_HASH_NO_TOP,
-                source=WEIGHTS_SOURCE,
-                license=WEIGHTS_LICENSE,
-            ),
-        ),
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+# One residual block per stage (and the final linear block8_10 and conv_7b).
+SMALL_STAGES = tuple((module, branches, block, 1, scale) for module, branches, block, _, scale in STAGES)
+SMALL_VARIANTS = {
+    "one_block_per_stage": _assembly.small_variant(
+        lambda arguments: build_inception_resnet_v2(SPEC, arguments, SMALL_STAGES), 75, "inception_resnet_v2_small"
     )
-)
+}

@@ -26,30 +26,26 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
 from keras import layers
 
 from keras_archs import registry
-from keras_archs.applications import _common
-from keras_archs.applications.inception_v3 import (
-    AVG_POOL,
-    MAX_POOL,
-    Branch,
-    Conv,
-    Split,
-    apply_steps,
-    decode_predictions,
-    inception_module,
-    preprocess_input,
-    reduction_a,
-)
+from keras_archs.applications import _assembly, _blocks
+from keras_archs.applications._blocks import AVG_POOL, MAX_POOL, Branch, Conv, Split, reduction_a
+from keras_archs.applications._validation import KerasArguments
+from keras_archs.applications.inception_v3 import decode_predictions, preprocess_input
 
 __all__ = ["InceptionV4", "preprocess_input", "decode_predictions"]
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 DEFAULT_SIZE = 299  # Szegedy et al. 2017, Fig. 9 (input 299x299x3)
 # Measured: the valid convolutions and poolings of the stem and the reductions shrink 75x75 to a 1x1 grid; at 74 the
 # 17x17 grid is 2x2 and Reduction-B's 3x3/2 valid convs fail (same bound as keras' Inception v3).
 MIN_SIZE = 75
 DROPOUT_RATE = 0.2  # Fig. 9 "Dropout (keep 0.8)"
+
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 # First three stem convolutions, 299x299x3 -> 147x147x64 (Fig. 3; TF-slim Conv2d_1a_3x3, Conv2d_2a_3x3, Conv2d_2b_3x3).
 STEM_CONVS: Branch = (Conv(32, 3, 2, "valid"), Conv(32, 3, 1, "valid"), Conv(64, 3))
@@ -120,15 +116,6 @@ INCEPTION_V4_MODULES: tuple[tuple[str, tuple[Branch, ...]], ...] = (
 )
 
 
-def inception_v4_features(img_input: Any) -> tuple[Any, dict[str, Any]]:
-    """The convolutional trunk (8x8x1536 at 299x299); returns it and every module's output by name."""
-    x = apply_steps(img_input, STEM_CONVS)
-    endpoints = {}
-    for name, branches in (*STEM_MODULES, *INCEPTION_V4_MODULES):
-        x = endpoints[name] = inception_module(x, branches, name)
-    return x, endpoints
-
-
 def _classifier(x: Any, classes: int, classifier_activation: Any) -> Any:
     # Fig. 9: average pooling, dropout (keep 0.8), softmax; TF-slim's Logits/AvgPool_1a + Dropout_1b + biased FC.
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
@@ -136,6 +123,60 @@ def _classifier(x: Any, classes: int, classifier_activation: Any) -> Any:
     return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
 
 
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+Module = tuple[str, tuple[Branch, ...]]
+
+
+def inception_v4_features(
+    img_input: Any, modules: tuple[Module, ...] = INCEPTION_V4_MODULES
+) -> tuple[Any, dict[str, Any]]:
+    """The convolutional trunk (8x8x1536 at 299x299); returns it and every module's output by name."""
+    x = _blocks.apply_steps(img_input, STEM_CONVS)
+    endpoints = {}
+    for name, branches in (*STEM_MODULES, *modules):
+        x = endpoints[name] = _blocks.inception_module(x, branches, name)
+    return x, endpoints
+
+
+def build_inception_v4(
+    spec: registry.ModelSpec, arguments: KerasArguments, modules: tuple[Module, ...] = INCEPTION_V4_MODULES
+) -> keras.Model:
+    """The family builder: ``spec``'s checks (keras' wording) and sizes, the stem and ``modules``, the head of
+    Fig. 9 or, like keras' Inception models, unnamed global pooling when ``include_top=False``."""
+    return _assembly.build(
+        spec,
+        arguments,
+        lambda img_input: inception_v4_features(img_input, modules)[0],
+        top=_classifier,
+        named_pooling=False,
+    )
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+SPEC = registry.ModelSpec(
+    name="InceptionV4",
+    family="inception_v4",
+    default_size=DEFAULT_SIZE,
+    min_size=MIN_SIZE,
+    preprocessing="tf",
+    paper=(
+        "Szegedy et al. 2017, Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning "
+        "(AAAI), arXiv:1602.07261"
+    ),
+    # count_params() measured (BN moving mean/variance included: 63,168 non-trainable). Trainable 42,648,232 =
+    # conv kernels + BN betas + classifier. timm's 42.68M (42,679,816) is the same network with PyTorch's affine
+    # BN: trainable + one gamma per BN channel (31,584). TF-slim's reference adds 1,537 for its 1001st class.
+    params=42_711_400,
+    trainable_params=42_648_232,
+    layers=494,  # len(model.layers), measured
+)
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(SPEC)
 def InceptionV4(
     include_top=True,
     weights=None,
@@ -173,52 +214,17 @@ def InceptionV4(
         >>> model.output_shape
         (None, 1, 1, 1536)
     """
-    spec = registry.get_spec("InceptionV4")
-    shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, shape)
-    features, _endpoints = inception_v4_features(img_input)
-    return _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=features,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        top=_classifier,
-        name=name,
-        weights=weights,
-        # Like keras' Inception models: unnamed GlobalAverage/MaxPooling2D when include_top=False.
-        named_pooling=False,
-    )
+    return build_inception_v4(SPEC, KerasArguments.of(locals()))
 
 
-SPEC = registry.register(
-    registry.ModelSpec(
-        name="InceptionV4",
-        family="inception_v4",
-        builder=InceptionV4,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
-        preprocessing="tf",
-        paper=(
-            "Szegedy et al. 2017, Inception-v4, Inception-ResNet and the Impact of Residual Connections on Learning "
-            "(AAAI), arXiv:1602.07261"
-        ),
-        # count_params() measured (BN moving mean/variance included: 63,168 non-trainable). Trainable 42,648,232 =
-        # conv kernels + BN betas + classifier. timm's 42.68M (42,679,816) is the same network with PyTorch's affine
-        # BN: trainable + one gamma per BN channel (31,584). TF-slim's reference adds 1,537 for its 1001st class.
-        params=42_711_400,
-        trainable_params=42_648_232,
-    )
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+# One module of each kind: A, Reduction-A, B, Reduction-B, C.
+SMALL_MODULES = tuple(
+    row for row in INCEPTION_V4_MODULES if row[0] in {"mixed_5b", "mixed_6a", "mixed_6b", "mixed_7a", "mixed_7b"}
 )
+SMALL_VARIANTS = {
+    "one_module_per_kind": _assembly.small_variant(
+        lambda arguments: build_inception_v4(SPEC, arguments, SMALL_MODULES), 75, "inception_v4_small"
+    )
+}

@@ -24,7 +24,10 @@ import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # keras/src/applications/mobilenet.py: BASE_WEIGHT_PATH, the file-name pattern "mobilenet_%s_%d_tf[_no_top].h5" and the
 # spelling of alpha in it.
@@ -58,17 +61,13 @@ _ROWS_WARNING = (
 )
 
 
-def _bn_axis() -> int:
-    # keras' mobilenet.py normalises over axis -1 (not 3 as in resnet.py): the same axis for channels_last, but keeping
-    # keras' value makes every layer's get_config() identical to keras'.
-    axis = _common.channel_axis()
-    return -1 if axis == 3 else axis
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 
 def conv_block(x: Any, filters: int, alpha: float, strides: tuple[int, int]) -> Any:
     """The stem: 3x3 convolution ('same', no bias) with ``int(filters * alpha)`` filters, BN, ReLU6."""
     x = layers.Conv2D(int(filters * alpha), (3, 3), padding="same", use_bias=False, strides=strides, name="conv1")(x)
-    x = layers.BatchNormalization(axis=_bn_axis(), name="conv1_bn")(x)
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(negative=True), name="conv1_bn")(x)
     return layers.ReLU(6.0, name="conv1_relu")(x)
 
 
@@ -93,20 +92,13 @@ def depthwise_separable_block(
         use_bias=False,
         name=f"conv_dw_{block_id}",
     )(x)
-    x = layers.BatchNormalization(axis=_bn_axis(), name=f"conv_dw_{block_id}_bn")(x)
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(negative=True), name=f"conv_dw_{block_id}_bn")(x)
     x = layers.ReLU(6.0, name=f"conv_dw_{block_id}_relu")(x)
     x = layers.Conv2D(
         int(filters * alpha), (1, 1), padding="same", use_bias=False, strides=(1, 1), name=f"conv_pw_{block_id}"
     )(x)
-    x = layers.BatchNormalization(axis=_bn_axis(), name=f"conv_pw_{block_id}_bn")(x)
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(negative=True), name=f"conv_pw_{block_id}_bn")(x)
     return layers.ReLU(6.0, name=f"conv_pw_{block_id}_relu")(x)
-
-
-def _features(img_input: Any, alpha: float, depth_multiplier: int) -> Any:
-    x = conv_block(img_input, _STEM_FILTERS, alpha, strides=(2, 2))
-    for block_id, (filters, stride) in enumerate(_BLOCKS, start=1):
-        x = depthwise_separable_block(x, filters, alpha, depth_multiplier, (stride, stride), block_id)
-    return x
 
 
 def _classifier(x: Any, classes: int, classifier_activation: Any, *, dropout: float) -> Any:
@@ -117,6 +109,17 @@ def _classifier(x: Any, classes: int, classifier_activation: Any, *, dropout: fl
     x = layers.Conv2D(classes, (1, 1), padding="same", name="conv_preds")(x)
     x = layers.Reshape((classes,), name="reshape_2")(x)
     return layers.Activation(classifier_activation, name="predictions")(x)
+
+
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+def mobilenet_features(img_input: Any, alpha: float, depth_multiplier: int) -> Any:
+    """The stem and the 13 depthwise-separable blocks of Table 1, ``alpha`` times as wide."""
+    x = conv_block(img_input, _STEM_FILTERS, alpha, strides=(2, 2))
+    for block_id, (filters, stride) in enumerate(_BLOCKS, start=1):
+        x = depthwise_separable_block(x, filters, alpha, depth_multiplier, (stride, stride), block_id)
+    return x
 
 
 def _default_size(input_shape: Any) -> int:
@@ -151,28 +154,21 @@ def _check_width_depth_dropout(alpha: Any, depth_multiplier: Any, dropout: Any, 
 
 
 def _validate(
-    spec: registry.ModelSpec,
-    *,
-    input_shape: Any,
-    alpha: Any,
-    depth_multiplier: Any,
-    dropout: Any,
-    include_top: bool,
-    weights: Any,
-    pooling: Any,
-    classes: Any,
-    classifier_activation: Any,
+    spec: registry.ModelSpec, arguments: KerasArguments, *, alpha: Any, depth_multiplier: Any, dropout: Any
 ) -> tuple[tuple, Any]:
     """Every check in keras' order (then ours); returns the input shape and the ``rows`` used in names and weights.
 
-    ``_common.validate_arguments`` cannot be used as one call: keras makes its alpha/depth_multiplier checks between
-    the input-shape check and the activation check, so its parts are called in that order.
+    ``_validation.validate_arguments`` cannot be used as one call: keras makes its alpha/depth_multiplier checks
+    between the input-shape check and the activation check, so its parts are called in that order.
     """
-    _common.check_weights_and_classes(weights, include_top, classes, spec=spec, messages=_common.MOBILENET_MESSAGES)
+    weights, include_top, classes = arguments.weights, arguments.include_top, arguments.classes
+    _validation.check_weights_and_classes(
+        weights, include_top, classes, spec=spec, messages=_validation.MOBILENET_MESSAGES
+    )
     data_format = keras.backend.image_data_format()
-    shape = _common.obtain_input_shape(
-        input_shape,
-        default_size=_default_size(input_shape),
+    shape = _validation.obtain_input_shape(
+        arguments.input_shape,
+        default_size=_default_size(arguments.input_shape),
         min_size=spec.min_size,
         data_format=data_format,
         require_flatten=include_top,
@@ -188,12 +184,53 @@ def _validate(
             rows = DEFAULT_SIZE
             warnings.warn(_ROWS_WARNING, stacklevel=3)  # points at the caller of MobileNet(), as keras' does
     if include_top:
-        _common.validate_activation(classifier_activation, weights)
-    _common.check_extra_arguments(include_top, pooling, classes)
+        _validation.validate_activation(arguments.classifier_activation, weights)
+    _validation.check_extra_arguments(include_top, arguments.pooling, classes)
     _check_width_depth_dropout(alpha, depth_multiplier, dropout, include_top)
     return shape, rows
 
 
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+
+def _weight_entry(alpha: float, rows: int, include_top: bool) -> registry.WeightEntry:
+    fname = f"mobilenet_{_ALPHA_IN_FNAME[alpha]}_{rows}_tf{'' if include_top else '_no_top'}.h5"
+    return registry.WeightEntry(
+        tag="imagenet",
+        include_top=include_top,
+        fname=fname,
+        url=BASE_WEIGHT_PATH + fname,
+        file_hash=None,  # keras passes no file_hash for these files; see the module docstring
+        variant=(("alpha", alpha), ("rows", rows)),
+        source="keras.applications (storage.googleapis.com/tensorflow/keras-applications), ported from TF-Slim",
+        license="Apache-2.0",
+    )
+
+
+SPEC = registry.ModelSpec(
+    name="MobileNet",
+    family="mobilenet",
+    default_size=DEFAULT_SIZE,
+    min_size=MIN_SIZE,
+    preprocessing="tf",
+    paper=(
+        "Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications, "
+        "arXiv:1704.04861"
+    ),
+    params=4_253_864,  # count_params() of MobileNet(weights=None), equal to keras.applications.MobileNet's
+    layers=91,  # len(model.layers), measured
+    weights=tuple(
+        _weight_entry(alpha, rows, include_top)
+        for alpha in PRETRAINED_ALPHAS
+        for rows in PRETRAINED_ROWS
+        for include_top in (True, False)
+    ),
+)
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(SPEC)
 def MobileNet(
     input_shape: Any = None,
     alpha: float = 1.0,
@@ -243,34 +280,16 @@ def MobileNet(
         >>> model.name, model.count_params()
         ('mobilenet_0.25_128', 475544)
     """
-    spec = registry.get_spec("MobileNet")
-    shape, rows = _validate(
-        spec,
-        input_shape=input_shape,
-        alpha=alpha,
-        depth_multiplier=depth_multiplier,
-        dropout=dropout,
-        include_top=include_top,
-        weights=weights,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, shape)
-    return _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=_features(img_input, alpha, depth_multiplier),
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
+    arguments = KerasArguments.of(locals())
+    shape, rows = _validate(SPEC, arguments, alpha=alpha, depth_multiplier=depth_multiplier, dropout=dropout)
+    return _assembly.build(
+        SPEC,
+        arguments.replace(name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name),
+        functools.partial(mobilenet_features, alpha=alpha, depth_multiplier=depth_multiplier),
         top=functools.partial(_classifier, dropout=dropout),
-        name=f"mobilenet_{alpha:0.2f}_{rows}" if name is None else name,
-        weights=weights,
-        weight_variant={"alpha": alpha, "rows": rows},
         named_pooling=False,  # keras' mobilenet.py leaves the no-top pooling layer unnamed
+        input_shape=shape,
+        weight_variant={"alpha": alpha, "rows": rows},
     )
 
 
@@ -283,38 +302,10 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
 decode_predictions = imagenet_utils.decode_predictions
 
 
-def _weight_entry(alpha: float, rows: int, include_top: bool) -> registry.WeightEntry:
-    fname = f"mobilenet_{_ALPHA_IN_FNAME[alpha]}_{rows}_tf{'' if include_top else '_no_top'}.h5"
-    return registry.WeightEntry(
-        tag="imagenet",
-        include_top=include_top,
-        fname=fname,
-        url=BASE_WEIGHT_PATH + fname,
-        file_hash=None,  # keras passes no file_hash for these files; see the module docstring
-        variant=(("alpha", alpha), ("rows", rows)),
-        source="keras.applications (storage.googleapis.com/tensorflow/keras-applications), ported from TF-Slim",
-        license="Apache-2.0",
-    )
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet_utils.decode_predictions
 
 
-registry.register(
-    registry.ModelSpec(
-        name="MobileNet",
-        family="mobilenet",
-        builder=MobileNet,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
-        preprocessing="tf",
-        paper=(
-            "Howard et al. 2017, MobileNets: Efficient Convolutional Neural Networks for Mobile Vision Applications, "
-            "arXiv:1704.04861"
-        ),
-        params=4_253_864,  # count_params() of MobileNet(weights=None), equal to keras.applications.MobileNet's
-        weights=tuple(
-            _weight_entry(alpha, rows, include_top)
-            for alpha in PRETRAINED_ALPHAS
-            for rows in PRETRAINED_ROWS
-            for include_top in (True, False)
-        ),
-    )
-)
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+SMALL_VARIANTS = {"alpha_0.25": _assembly.SmallVariant(functools.partial(MobileNet, alpha=0.25, weights=None), 32)}

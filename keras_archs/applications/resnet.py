@@ -3,8 +3,8 @@
 ResNet50V2/101V2/152V2, layer for layer the networks of ``keras.applications`` (keras 3.15 ``resnet.py`` and
 ``resnet_v2.py``), so keras' weight files load unchanged; and ResNet18/34 with basic blocks in torchvision's layout.
 
-All eight are one builder, :func:`_resnet`, fed a row of data: the number of blocks per stage (He et al. 2016a, Table 1)
-and the block layout.
+All eight are one builder, :func:`build_resnet`, fed a row of data (a :class:`Layout`): the number of blocks per stage
+(He et al. 2016a, Table 1) and the block layout.
 
 * v1 (post-activation): conv -> BN -> ReLU, ReLU after the residual addition, downsampling in the first block of a
   stage on its strided 1x1 conv (the layout of the Caffe models the v1 weights come from). Every conv has a bias,
@@ -29,13 +29,17 @@ scaled to [0, 1], then the ImageNet mean/std per channel, as torchvision's model
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, NamedTuple
+import functools
+from typing import Any, Callable
 
 import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
+from keras_archs.applications import _assembly, _blocks
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # Weight files: keras 3.15 keras/src/applications/resnet.py (BASE_WEIGHTS_PATH, WEIGHTS_HASHES); md5 of the file
 # with top, then without. File names follow keras' "<weights_name>_weights_tf_dim_ordering_tf_kernels[_notop].h5".
@@ -48,6 +52,10 @@ WEIGHTS_HASHES = {
     "resnet101v2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
     "resnet152v2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
 }
+# v1 files are Kaiming He's Caffe models (github.com/KaimingHe/deep-residual-networks, MIT) converted by keras; the
+# origin and licence of the v2 files are not stated upstream (keras-applications, MIT, distributes them).
+LICENSE_V1 = "MIT (KaimingHe/deep-residual-networks, converted by keras)"
+LICENSE_V2 = "not stated upstream; distributed by keras-applications (MIT)"
 
 # Blocks per stage conv2..conv5: He et al. 2016a, Table 1 (18-, 34-, 50-, 101- and 152-layer columns); v2 keeps the
 # depths.
@@ -55,47 +63,14 @@ DEPTHS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3), 50: (3, 4, 6, 3), 101: (3, 4, 23, 
 # Widths of conv2..conv5 (He et al. 2016a, Table 1): a basic block outputs that many channels, a bottleneck block 4x.
 STAGE_WIDTHS = (64, 128, 256, 512)
 BOTTLENECK_EXPANSION = 4
-# keras' BN epsilon (resnet.py); presumably the Caffe models' 1e-5 nudged above cuDNN's historical minimum
-# CUDNN_BN_MIN_EPSILON = 1e-5. Part of the numerics: it must match for keras' weights to reproduce keras' outputs.
-BN_EPSILON = 1.001e-5
+BN_EPSILON = _blocks.RESNET_BN_EPSILON  # keras' 1.001e-5 (see _blocks)
+
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 # Block signature: block(x, filters, *, stride, conv_shortcut, use_bias, name) -> tensor.
 Block = Callable[..., Any]
-
-
-def _conv_unit(
-    x: Any,
-    filters: int,
-    kernel_size: int,
-    *,
-    name: str,
-    stride: int = 1,
-    padding: str = "valid",
-    use_bias: bool = True,
-    norm: bool = True,
-    relu: bool = False,
-) -> Any:
-    """Conv2D ``{name}_conv``, optionally BatchNormalization ``{name}_bn`` and ReLU ``{name}_relu`` (keras' names)."""
-    x = layers.Conv2D(filters, kernel_size, strides=stride, padding=padding, use_bias=use_bias, name=f"{name}_conv")(x)
-    if norm:
-        x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name=f"{name}_bn")(x)
-    if relu:
-        x = layers.Activation("relu", name=f"{name}_relu")(x)
-    return x
-
-
-def symmetric_conv_unit(x: Any, filters: int, kernel_size: int, *, name: str, stride: int = 1, **unit: Any) -> Any:
-    """:func:`_conv_unit` padded by ``kernel_size // 2`` on every side, as Caffe and Torch pad their convs.
-
-    Keras' "same" pads a strided conv on the bottom/right only (an even input of a stride-2 3x3 conv gets (0, 1)),
-    which shifts the sampling grid by one pixel against Torch and against a strided identity shortcut that keeps
-    pixels (0, 2, 4, ...). So strided convs get an explicit ``{name}_pad`` and "valid"; at stride 1 "same" is already
-    symmetric. ``unit`` goes to :func:`_conv_unit` (``use_bias``, ``norm``, ``relu``).
-    """
-    if stride > 1 and kernel_size > 1:
-        x = layers.ZeroPadding2D(padding=kernel_size // 2, name=f"{name}_pad")(x)
-        return _conv_unit(x, filters, kernel_size, stride=stride, padding="valid", name=name, **unit)
-    return _conv_unit(x, filters, kernel_size, stride=stride, padding="same", name=name, **unit)
+conv_unit = _blocks.conv_unit
+symmetric_conv_unit = _blocks.symmetric_conv_unit
 
 
 def basic_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_bias: bool, name: str) -> Any:
@@ -107,10 +82,10 @@ def basic_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, use_b
     the stem's 64 channels at stride 1 and so has an identity shortcut, as in torchvision. The residual path is
     created before the shortcut, torchvision's module order (conv1, bn1, conv2, bn2, downsample).
     """
-    projects = conv_shortcut and (stride > 1 or x.shape[_common.channel_axis()] != filters)
+    projects = conv_shortcut and (stride > 1 or x.shape[_blocks.channel_axis()] != filters)
     residual = symmetric_conv_unit(x, filters, 3, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_1")
     residual = symmetric_conv_unit(residual, filters, 3, use_bias=use_bias, name=f"{name}_2")
-    shortcut = _conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, name=f"{name}_0") if projects else x
+    shortcut = conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, name=f"{name}_0") if projects else x
     x = layers.Add(name=f"{name}_add")([shortcut, residual])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -123,12 +98,12 @@ def bottleneck_block(x: Any, filters: int, *, stride: int, conv_shortcut: bool, 
     """
     out_channels = BOTTLENECK_EXPANSION * filters
     if conv_shortcut:
-        shortcut = _conv_unit(x, out_channels, 1, stride=stride, use_bias=use_bias, name=f"{name}_0")
+        shortcut = conv_unit(x, out_channels, 1, stride=stride, use_bias=use_bias, name=f"{name}_0")
     else:
         shortcut = x
-    x = _conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_1")
-    x = _conv_unit(x, filters, 3, padding="same", use_bias=use_bias, relu=True, name=f"{name}_2")
-    x = _conv_unit(x, out_channels, 1, use_bias=use_bias, name=f"{name}_3")
+    x = conv_unit(x, filters, 1, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_1")
+    x = conv_unit(x, filters, 3, padding="same", use_bias=use_bias, relu=True, name=f"{name}_2")
+    x = conv_unit(x, out_channels, 1, use_bias=use_bias, name=f"{name}_3")
     x = layers.Add(name=f"{name}_add")([shortcut, x])
     return layers.Activation("relu", name=f"{name}_out")(x)
 
@@ -143,19 +118,49 @@ def preact_bottleneck_block(
     an identity shortcut of a strided block is subsampled by an (unnamed, as in keras) 1x1 max-pool.
     """
     out_channels = BOTTLENECK_EXPANSION * filters
-    preact = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
+    preact = layers.BatchNormalization(axis=_blocks.channel_axis(), epsilon=BN_EPSILON, name=f"{name}_preact_bn")(x)
     preact = layers.Activation("relu", name=f"{name}_preact_relu")(preact)
     if conv_shortcut:
-        shortcut = _conv_unit(preact, out_channels, 1, stride=stride, norm=False, name=f"{name}_0")
+        shortcut = conv_unit(preact, out_channels, 1, stride=stride, norm=False, name=f"{name}_0")
     elif stride > 1:
         shortcut = layers.MaxPooling2D(1, strides=stride)(x)
     else:
         shortcut = x
-    x = _conv_unit(preact, filters, 1, use_bias=use_bias, relu=True, name=f"{name}_1")
+    x = conv_unit(preact, filters, 1, use_bias=use_bias, relu=True, name=f"{name}_1")
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_2_pad")(x)
-    x = _conv_unit(x, filters, 3, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_2")
-    x = _conv_unit(x, out_channels, 1, norm=False, name=f"{name}_3")
+    x = conv_unit(x, filters, 3, stride=stride, use_bias=use_bias, relu=True, name=f"{name}_2")
+    x = conv_unit(x, out_channels, 1, norm=False, name=f"{name}_3")
     return layers.Add(name=f"{name}_out")([shortcut, x])
+
+
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """What varies between the family's models (the trunk's row of data).
+
+    Attributes:
+        depths: Blocks per stage conv2, conv3, ...; the stage widths are :data:`STAGE_WIDTHS`.
+        block: The residual block (:func:`basic_block`, :func:`bottleneck_block`, :func:`preact_bottleneck_block`).
+        preact: v2 layout: no BN/ReLU in the stem, ``post_bn``/``post_relu`` after the last stage, strides in the last
+            block of conv2..conv4, conv5 unstrided.
+        use_bias: Whether convs followed by a BatchNormalization have a bias (True for keras' v1 files, whose Caffe
+            origin has them; False for v2 and ResNet18/34). In the v2 layout, convs feeding an addition and the stem
+            conv always have one.
+    """
+
+    depths: tuple[int, ...]
+    block: Block
+    preact: bool
+    use_bias: bool
+
+
+# The two layouts of keras' files (resnet.py stack_residual_blocks_v1 / _v2) and torchvision's basic-block layout
+# (torchvision/models/resnet.py: BasicBlock, bias=False on every conv); a Layout takes depths plus one of them.
+V1 = dict(block=bottleneck_block, preact=False, use_bias=True)
+V2 = dict(block=preact_bottleneck_block, preact=True, use_bias=False)
+BASIC = dict(block=basic_block, preact=False, use_bias=False)
 
 
 def _stage(
@@ -183,68 +188,13 @@ def _stem(img_input: Any, *, preact: bool, use_bias: bool) -> Any:
     x = layers.ZeroPadding2D(padding=((3, 3), (3, 3)), name="conv1_pad")(img_input)
     # `or preact`: keras' v2 files hold a stem bias although the first pre-activation BN follows it (through the
     # max-pool, which commutes with adding a per-channel constant), so the bias is redundant but must exist to load.
-    x = _conv_unit(x, 64, 7, stride=2, use_bias=use_bias or preact, norm=not preact, relu=not preact, name="conv1")
+    x = conv_unit(x, 64, 7, stride=2, use_bias=use_bias or preact, norm=not preact, relu=not preact, name="conv1")
     x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name="pool1_pad")(x)
     return layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
 
-@dataclasses.dataclass(frozen=True)
-class Layout:
-    """What varies between the family's models (one row of :data:`_MODELS`).
-
-    Attributes:
-        depths: Blocks per stage conv2, conv3, ...; the stage widths are :data:`STAGE_WIDTHS`.
-        block: The residual block (:func:`basic_block`, :func:`bottleneck_block`, :func:`preact_bottleneck_block`).
-        preact: v2 layout: no BN/ReLU in the stem, ``post_bn``/``post_relu`` after the last stage, strides in the last
-            block of conv2..conv4, conv5 unstrided.
-        use_bias: Whether convs followed by a BatchNormalization have a bias (True for keras' v1 files, whose Caffe
-            origin has them; False for v2 and ResNet18/34). In the v2 layout, convs feeding an addition and the stem
-            conv always have one.
-    """
-
-    depths: tuple[int, ...]
-    block: Block
-    preact: bool
-    use_bias: bool
-
-
-# The two layouts of keras' files (resnet.py stack_residual_blocks_v1 / _v2) and torchvision's basic-block layout
-# (torchvision/models/resnet.py: BasicBlock, bias=False on every conv); a Layout takes depths plus one of them.
-V1 = dict(block=bottleneck_block, preact=False, use_bias=True)
-V2 = dict(block=preact_bottleneck_block, preact=True, use_bias=False)
-BASIC = dict(block=basic_block, preact=False, use_bias=False)
-
-
-def _resnet(
-    spec_name: str,
-    include_top: bool,
-    weights: Any,
-    input_tensor: Any,
-    input_shape: Any,
-    pooling: Any,
-    classes: Any,
-    classifier_activation: Any,
-    name: str,
-    layout: Layout | None = None,
-) -> keras.Model:
-    """The family builder: validation, stem, one stage per ``layout.depths`` entry, head, weights.
-
-    ``layout`` defaults to the registered model's row of :data:`_MODELS`; pass one to build a variant with other
-    depths or another block under the same validation and naming.
-    """
-    spec = registry.get_spec(spec_name)
-    layout = layout or _MODELS[spec.name].layout
-    input_shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, input_shape)
+def resnet_features(img_input: Any, layout: Layout) -> Any:
+    """The trunk: stem, one stage per ``layout.depths`` entry, and v2's final BN -> ReLU."""
     x = _stem(img_input, preact=layout.preact, use_bias=layout.use_bias)
     # v1 downsamples at the start of conv3..conv5 (conv2 follows the max-pool); v2 moves each of those to the end of
     # the stage before, so conv2..conv4 stride and conv5 does not.
@@ -252,151 +202,159 @@ def _resnet(
     strides = later + (1,) if layout.preact else (1,) + later
     for stage, (filters, blocks, stride) in enumerate(zip(STAGE_WIDTHS, layout.depths, strides)):
         x = _stage(
-            x,
-            layout.block,
-            filters,
-            blocks,
-            stride,
-            preact=layout.preact,
-            use_bias=layout.use_bias,
+            x, layout.block, filters, blocks, stride, preact=layout.preact, use_bias=layout.use_bias,
             name=f"conv{stage + 2}",
-        )
+        )  # fmt: skip
     if layout.preact:
-        x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=BN_EPSILON, name="post_bn")(x)
+        x = layers.BatchNormalization(axis=_blocks.channel_axis(), epsilon=BN_EPSILON, name="post_bn")(x)
         x = layers.Activation("relu", name="post_relu")(x)
-    return _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=x,
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        top=_common.gap_dense_top,
+    return x
+
+
+def build_resnet(spec: registry.ModelSpec, layout: Layout, arguments: KerasArguments) -> keras.Model:
+    """The family builder: ``spec``'s checks and weights, the trunk of ``layout``, keras' head.
+
+    Pass another ``layout`` (other depths or another block with the block signature) to build a variant under the
+    same validation and naming.
+    """
+    return _assembly.build(spec, arguments, functools.partial(resnet_features, layout=layout))
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+_PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), arXiv:1512.03385"
+_PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
+
+
+def _weight_entries(weights_name: str, license: str) -> tuple[registry.WeightEntry, ...]:
+    fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels"
+    top, notop = WEIGHTS_HASHES[weights_name]
+    files = ((True, f"{fname}.h5", top), (False, f"{fname}_notop.h5", notop))
+    return _assembly.keras_weight_entries(BASE_WEIGHTS_PATH, files, license=license)
+
+
+def _spec(name: str, preprocessing: str, params: int, layers: int, **fields: Any) -> registry.ModelSpec:
+    return registry.ModelSpec(
         name=name,
-        weights=weights,
+        family="resnet",
+        default_size=224,  # keras' obtain_input_shape(default_size=224, min_size=32) in resnet.py
+        min_size=32,
+        preprocessing=preprocessing,
+        paper=_PAPER_V2 if preprocessing == "tf" else _PAPER_V1,
+        params=params,
+        layers=layers,
+        **fields,
     )
 
 
-def ResNet18(
-    include_top: bool = True,
-    weights: Any = None,
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet18",
-) -> keras.Model:
-    """Instantiates ResNet18 (basic blocks, torchvision layout). Inputs go through :func:`preprocess_input_torch`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet18", *args)
+# params: count_params() of the default model, measured (equal to keras.applications' where keras has the model);
+# layers: len(model.layers), measured. ResNet18/34's trainable counts are torchvision's parameter counts for
+# resnet18 / resnet34 (its parameters() holds no BN moving statistics), as quoted in DESIGN.md.
+SPECS = {
+    spec.name: spec
+    for spec in (
+        _spec("ResNet18", "torch", 11_699_112, 74, trainable_params=11_689_512),
+        _spec("ResNet34", "torch", 21_814_696, 130, trainable_params=21_797_672),
+        _spec("ResNet50", "caffe", 25_636_712, 177, weights=_weight_entries("resnet50", LICENSE_V1)),
+        _spec("ResNet101", "caffe", 44_707_176, 347, weights=_weight_entries("resnet101", LICENSE_V1)),
+        _spec("ResNet152", "caffe", 60_419_944, 517, weights=_weight_entries("resnet152", LICENSE_V1)),
+        _spec("ResNet50V2", "tf", 25_613_800, 192, weights=_weight_entries("resnet50v2", LICENSE_V2)),
+        _spec("ResNet101V2", "tf", 44_675_560, 379, weights=_weight_entries("resnet101v2", LICENSE_V2)),
+        _spec("ResNet152V2", "tf", 60_380_648, 566, weights=_weight_entries("resnet152v2", LICENSE_V2)),
+    )
+}
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+_KERAS_DOC = """
+    Same arguments, defaults and validation errors as ``keras.applications.{name}``; the layers, their names and order
+    are keras', so keras' weight files (and files saved from keras' model) load unchanged.
+
+    Args:
+        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
+        weights: ``None`` (random initialisation), ``"imagenet"`` (keras' ImageNet weights, downloaded and
+            md5-checked), or the path of a weights file (legacy ``.h5``, ``.weights.h5``).
+        input_tensor: Optional Keras tensor to use as image input.
+        input_shape: Optional shape tuple, only with ``include_top=False`` unless it is ``(224, 224, 3)``; 3 channels
+            with ImageNet weights, at least 32x32.
+        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
+        classes: Number of classes of the classifier (1000 with ImageNet weights and top).
+        classifier_activation: Activation of ``predictions`` (``"softmax"`` or ``None`` with pretrained weights).
+        name: Name of the model.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: Invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
+            (keras' messages for keras' checks).
+        TypeError: ``include_top`` is not a bool.
+
+    Example:
+        >>> from keras_archs.applications.resnet import {name}
+        >>> {name}(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
+        (None, 2, 2, 2048)
+"""
+_BASIC_DOC = """
+    The keras.applications arguments and checks; the layers follow torchvision's ``{name_lower}`` (He et al. 2016a,
+    Table 1, {depth}-layer column), named in keras' ResNet scheme (``conv3_block1_1_conv``...). No ImageNet weights are
+    published for it here.
+
+    Args:
+        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
+        weights: ``None`` (random initialisation, the default) or the path of a weights file (``.weights.h5``, legacy
+            ``.h5`` by layer order). ``"imagenet"`` raises: no file is published.
+        input_tensor: Optional Keras tensor to use as image input.
+        input_shape: Optional shape tuple (default ``(224, 224, 3)``), at least 32x32.
+        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
+        classes: Number of classes of the classifier.
+        classifier_activation: Activation of ``predictions``.
+        name: Name of the model.
+
+    Returns:
+        A ``keras.Model``.
+
+    Raises:
+        ValueError: Invalid ``weights`` (including ``"imagenet"``), ``classes``, ``input_shape``, ``pooling`` or
+            ``classifier_activation``.
+        TypeError: ``include_top`` is not a bool.
+
+    Example:
+        >>> from keras_archs.applications.resnet import {name}
+        >>> {name}(include_top=False, input_shape=(64, 64, 3)).output_shape
+        (None, 2, 2, 512)
+"""
 
 
-def ResNet34(
-    include_top: bool = True,
-    weights: Any = None,
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet34",
-) -> keras.Model:
-    """Instantiates ResNet34 (basic blocks, torchvision layout). Inputs go through :func:`preprocess_input_torch`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet34", *args)
+def _constructor(spec: registry.ModelSpec, depth: int, layout: dict[str, Any], summary: str) -> Callable[..., Any]:
+    """The public constructor of ``spec``: keras' signature, :func:`build_resnet` with the model's layout."""
+    basic = layout is BASIC
+    template = _BASIC_DOC if basic else _KERAS_DOC
+    doc = f"Instantiates {spec.name} ({summary}).\n" + template.format(
+        name=spec.name, name_lower=spec.name.lower(), depth=depth
+    )
+    constructor = _assembly.keras_constructor(
+        functools.partial(build_resnet, spec, Layout(DEPTHS[depth], **layout)),
+        constructor_name=spec.name,
+        module=__name__,
+        default_weights=None if basic else "imagenet",
+        default_name=spec.name.lower(),
+        doc=doc,
+    )
+    return registry.register(spec)(constructor)
 
 
-def ResNet50(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet50",
-) -> keras.Model:
-    """Instantiates ResNet50 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet50", *args)
-
-
-def ResNet101(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet101",
-) -> keras.Model:
-    """Instantiates ResNet101 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet101", *args)
-
-
-def ResNet152(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet152",
-) -> keras.Model:
-    """Instantiates ResNet152 (v1, post-activation; He et al. 2016a). Inputs go through :func:`preprocess_input`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet152", *args)
-
-
-def ResNet50V2(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet50v2",
-) -> keras.Model:
-    """Instantiates ResNet50V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet50V2", *args)
-
-
-def ResNet101V2(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet101v2",
-) -> keras.Model:
-    """Instantiates ResNet101V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet101V2", *args)
-
-
-def ResNet152V2(
-    include_top: bool = True,
-    weights: Any = "imagenet",
-    input_tensor: Any = None,
-    input_shape: Any = None,
-    pooling: str | None = None,
-    classes: int = 1000,
-    classifier_activation: Any = "softmax",
-    name: str = "resnet152v2",
-) -> keras.Model:
-    """Instantiates ResNet152V2 (pre-activation; He et al. 2016b). Inputs go through :func:`preprocess_input_v2`."""
-    args = (include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name)
-    return _resnet("ResNet152V2", *args)
+_TORCH = "basic blocks, torchvision layout; inputs go through :func:`preprocess_input_torch`"
+_V1 = "v1, post-activation; He et al. 2016a; inputs go through :func:`preprocess_input`"
+_V2 = "pre-activation; He et al. 2016b; inputs go through :func:`preprocess_input_v2`"
+ResNet18 = _constructor(SPECS["ResNet18"], 18, BASIC, _TORCH)
+ResNet34 = _constructor(SPECS["ResNet34"], 34, BASIC, _TORCH)
+ResNet50 = _constructor(SPECS["ResNet50"], 50, V1, _V1)
+ResNet101 = _constructor(SPECS["ResNet101"], 101, V1, _V1)
+ResNet152 = _constructor(SPECS["ResNet152"], 152, V1, _V1)
+ResNet50V2 = _constructor(SPECS["ResNet50V2"], 50, V2, _V2)
+ResNet101V2 = _constructor(SPECS["ResNet101V2"], 101, V2, _V2)
+ResNet152V2 = _constructor(SPECS["ResNet152V2"], 152, V2, _V2)
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
@@ -459,132 +417,12 @@ def preprocess_input_torch(x: Any, data_format: str | None = None) -> Any:
 decode_predictions = imagenet_utils.decode_predictions
 
 
-_COMMON_DOC = """
-    Same arguments, defaults and validation errors as ``keras.applications.{name}``; the layers, their names and order
-    are keras', so keras' weight files (and files saved from keras' model) load unchanged.
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
 
-    Args:
-        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
-        weights: ``None`` (random initialisation), ``"imagenet"`` (keras' ImageNet weights, downloaded and
-            md5-checked), or the path of a weights file (legacy ``.h5``, ``.weights.h5``).
-        input_tensor: Optional Keras tensor to use as image input.
-        input_shape: Optional shape tuple, only with ``include_top=False`` unless it is ``(224, 224, 3)``; 3 channels
-            with ImageNet weights, at least 32x32.
-        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
-        classes: Number of classes of the classifier (1000 with ImageNet weights and top).
-        classifier_activation: Activation of ``predictions`` (``"softmax"`` or ``None`` with pretrained weights).
-        name: Name of the model.
-
-    Returns:
-        A ``keras.Model``.
-
-    Raises:
-        ValueError: Invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
-            (keras' messages for keras' checks).
-        TypeError: ``include_top`` is not a bool.
-
-    Example:
-        >>> from keras_archs.applications.resnet import {name}
-        >>> {name}(weights=None, include_top=False, input_shape=(64, 64, 3)).output_shape
-        (None, 2, 2, 2048)
-"""
-_BASIC_DOC = """
-    The keras.applications arguments and checks; the layers follow torchvision's ``{name_lower}`` (He et al. 2016a,
-    Table 1, {depth}-layer column), named in keras' ResNet scheme (``conv3_block1_1_conv``...). No ImageNet weights are
-    published for it here.
-
-    Args:
-        include_top: Whether to include the classifier (global average pooling and the ``predictions`` Dense layer).
-        weights: ``None`` (random initialisation, the default) or the path of a weights file (``.weights.h5``, legacy
-            ``.h5`` by layer order). ``"imagenet"`` raises: no file is published.
-        input_tensor: Optional Keras tensor to use as image input.
-        input_shape: Optional shape tuple (default ``(224, 224, 3)``), at least 32x32.
-        pooling: With ``include_top=False``: ``None`` (4D feature map), ``"avg"`` or ``"max"`` (global pooling).
-        classes: Number of classes of the classifier.
-        classifier_activation: Activation of ``predictions``.
-        name: Name of the model.
-
-    Returns:
-        A ``keras.Model``.
-
-    Raises:
-        ValueError: Invalid ``weights`` (including ``"imagenet"``), ``classes``, ``input_shape``, ``pooling`` or
-            ``classifier_activation``.
-        TypeError: ``include_top`` is not a bool.
-
-    Example:
-        >>> from keras_archs.applications.resnet import {name}
-        >>> {name}(include_top=False, input_shape=(64, 64, 3)).output_shape
-        (None, 2, 2, 512)
-"""
-
-
-class _Row(NamedTuple):
-    constructor: Callable[..., keras.Model]
-    layout: Layout
-    weights_name: str | None  # keras' WEIGHTS_HASHES key and file name prefix; None: no published file
-    params: int  # count_params() of the default model (measured; equal to keras.applications' where keras has it)
-    preprocessing: str  # preprocess_input mode of the weights / the layout's convention
-    trainable_params: int | None = None  # where the figure quoted for the model is the trainable count
-
-
-_MODELS = {
-    # Trainable counts are torchvision's parameter counts for resnet18 / resnet34 (its parameters() holds no BN moving
-    # statistics), as quoted in DESIGN.md; count_params() adds the BN moving mean and variance (measured).
-    "ResNet18": _Row(ResNet18, Layout(DEPTHS[18], **BASIC), None, 11_699_112, "torch", trainable_params=11_689_512),
-    "ResNet34": _Row(ResNet34, Layout(DEPTHS[34], **BASIC), None, 21_814_696, "torch", trainable_params=21_797_672),
-    "ResNet50": _Row(ResNet50, Layout(DEPTHS[50], **V1), "resnet50", 25_636_712, "caffe"),
-    "ResNet101": _Row(ResNet101, Layout(DEPTHS[101], **V1), "resnet101", 44_707_176, "caffe"),
-    "ResNet152": _Row(ResNet152, Layout(DEPTHS[152], **V1), "resnet152", 60_419_944, "caffe"),
-    "ResNet50V2": _Row(ResNet50V2, Layout(DEPTHS[50], **V2), "resnet50v2", 25_613_800, "tf"),
-    "ResNet101V2": _Row(ResNet101V2, Layout(DEPTHS[101], **V2), "resnet101v2", 44_675_560, "tf"),
-    "ResNet152V2": _Row(ResNet152V2, Layout(DEPTHS[152], **V2), "resnet152v2", 60_380_648, "tf"),
-}
-_PAPER_V1 = "He et al. 2016, Deep Residual Learning for Image Recognition (CVPR), arXiv:1512.03385"
-_PAPER_V2 = "He et al. 2016, Identity Mappings in Deep Residual Networks (ECCV), arXiv:1603.05027"
-# v1 files are Kaiming He's Caffe models (github.com/KaimingHe/deep-residual-networks, MIT) converted by keras; the
-# origin and licence of the v2 files are not stated upstream (keras-applications, MIT, distributes them).
-_LICENSE_V1 = "MIT (KaimingHe/deep-residual-networks, converted by keras)"
-_LICENSE_V2 = "not stated upstream; distributed by keras-applications (MIT)"
-
-
-def _weight_entries(weights_name: str | None, license: str) -> tuple[registry.WeightEntry, ...]:
-    if weights_name is None:
-        return ()
-    entries = []
-    for include_top, file_hash, suffix in zip((True, False), WEIGHTS_HASHES[weights_name], ("", "_notop")):
-        fname = f"{weights_name}_weights_tf_dim_ordering_tf_kernels{suffix}.h5"
-        entries.append(
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=include_top,
-                fname=fname,
-                url=BASE_WEIGHTS_PATH + fname,
-                file_hash=file_hash,
-                source="keras.applications (storage.googleapis.com/tensorflow/keras-applications)",
-                license=license,
-            )
-        )
-    return tuple(entries)
-
-
-for _name, _row in _MODELS.items():
-    if _row.layout.block is basic_block:
-        _depth = _name.removeprefix("ResNet")
-        _row.constructor.__doc__ += _BASIC_DOC.format(name=_name, name_lower=_name.lower(), depth=_depth)
-    else:
-        _row.constructor.__doc__ += _COMMON_DOC.format(name=_name)
-    registry.register(
-        registry.ModelSpec(
-            name=_name,
-            family="resnet",
-            builder=_row.constructor,
-            default_size=224,  # keras' obtain_input_shape(default_size=224, min_size=32) in resnet.py
-            min_size=32,
-            preprocessing=_row.preprocessing,
-            paper=_PAPER_V2 if _row.layout.preact else _PAPER_V1,
-            params=_row.params,
-            trainable_params=_row.trainable_params,
-            weights=_weight_entries(_row.weights_name, _LICENSE_V2 if _row.layout.preact else _LICENSE_V1),
-        )
+# One block per stage, each of the three layouts.
+SMALL_VARIANTS = {
+    kind: _assembly.small_variant(
+        functools.partial(build_resnet, SPECS[name], Layout((1, 1, 1, 1), **layout)), 32, f"resnet_{kind}_small"
     )
+    for kind, name, layout in (("basic", "ResNet18", BASIC), ("v1", "ResNet50", V1), ("v2", "ResNet50V2", V2))
+}

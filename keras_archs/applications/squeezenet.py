@@ -35,6 +35,7 @@ residual model is a Caffe ``.caffemodel``), so ``weights="imagenet"`` and ``.net
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from typing import Any
@@ -43,7 +44,10 @@ import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # Deep Compression SqueezeNet 1.0 (songhan/SqueezeNet-Deep-Compression, master branch, BSD licence); sha256 measured on
 # the published 675,763-byte file.
@@ -79,7 +83,7 @@ CAFFE_BGR_MEAN = (104.0, 117.0, 123.0)
 
 # (stem filters, stem kernel, fire modules as (squeeze, expand) with "pool" where a 3x3/2 max-pool sits,
 #  conv10 padding). Iandola et al. 2016, Table 1 (1.0); the 1.1 prototxt moves the pools earlier and uses a 3x3 stem.
-_VERSIONS = {
+VERSIONS = {
     "1.0": dict(
         stem=(96, 7),
         body=(
@@ -124,6 +128,9 @@ SMALL_INPUT_MIN_SIZE = 8  # three 2x2/2 pools down to 1x1
 BYPASS_CHOICES = (None, "simple", "complex")  # Iandola et al. 2016, Sec. 6 / Fig. 2 (left, middle, right)
 
 
+# --- blocks ---------------------------------------------------------------------------------------------------------
+
+
 def conv_relu(
     x: Any, filters: int, kernel: int, name: str, relu_name: str, batch_norm: bool = False, **conv_kwargs
 ) -> Any:
@@ -131,7 +138,7 @@ def conv_relu(
     drops its bias (BN's offset replaces it)."""
     x = layers.Conv2D(filters, kernel, use_bias=not batch_norm, name=name, **conv_kwargs)(x)
     if batch_norm:
-        x = layers.BatchNormalization(axis=_common.channel_axis(), name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(axis=_blocks.channel_axis(), name=f"{name}_bn")(x)
     return layers.Activation("relu", name=relu_name)(x)
 
 
@@ -144,7 +151,7 @@ def fire_module(x: Any, squeeze: int, expand: int, name: str, batch_norm: bool =
     x = conv_relu(x, squeeze, 1, f"{name}_squeeze1x1", f"{name}_relu_squeeze1x1", batch_norm)
     left = conv_relu(x, expand, 1, f"{name}_expand1x1", f"{name}_relu_expand1x1", batch_norm)
     right = conv_relu(x, expand, 3, f"{name}_expand3x3", f"{name}_relu_expand3x3", batch_norm, padding="same")
-    return layers.Concatenate(axis=_common.channel_axis(), name=f"{name}_concat")([left, right])
+    return layers.Concatenate(axis=_blocks.channel_axis(), name=f"{name}_concat")([left, right])
 
 
 def bypass_connection(shortcut: Any, x: Any, bypass: str | None, fire_number: int) -> Any:
@@ -156,7 +163,7 @@ def bypass_connection(shortcut: Any, x: Any, bypass: str | None, fire_number: in
     """
     if bypass is None:
         return x
-    axis = _common.channel_axis()
+    axis = _blocks.channel_axis()
     name = f"bypass_{fire_number - 1}{fire_number}"  # SqueezeNet-Residual's Eltwise names (bypass_23 ...)
     if shortcut.shape[axis] != x.shape[axis]:
         if bypass != "complex":
@@ -165,10 +172,14 @@ def bypass_connection(shortcut: Any, x: Any, bypass: str | None, fire_number: in
     return layers.Add(name=name)([shortcut, x])
 
 
-def _features(
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+def squeezenet_features(
     img_input: Any, version: str, bypass: str | None = None, batch_norm: bool = False, small_input: bool = False
 ) -> Any:
-    config = _VERSIONS[version]
+    """Stem, Fire modules and max-pools of ``version``'s prototxt, with the options of :func:`SqueezeNet`."""
+    config = VERSIONS[version]
     filters, kernel = config["stem"]
     if small_input:
         # 28-32 px inputs (Fashion-MNIST, CIFAR): a 3x3/1 stem and 2x2/2 pools keep a 3x3 map for fire9 at 28 px
@@ -193,8 +204,8 @@ def _features(
 def _classifier(version: str):
     def top(x: Any, classes: int, classifier_activation: Any) -> Any:
         x = layers.Dropout(0.5, name="drop9")(x)
-        if _VERSIONS[version]["conv10_pad"]:
-            x = layers.ZeroPadding2D(_VERSIONS[version]["conv10_pad"], name="conv10_pad")(x)
+        if VERSIONS[version]["conv10_pad"]:
+            x = layers.ZeroPadding2D(VERSIONS[version]["conv10_pad"], name="conv10_pad")(x)
         # Caffe initialises conv10 from N(0, 0.01) (prototxt weight_filler), unlike the xavier-initialised rest.
         x = layers.Conv2D(classes, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="conv10")(x)
         x = layers.Activation("relu", name="relu_conv10")(x)
@@ -204,6 +215,86 @@ def _classifier(version: str):
     return top
 
 
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+_PAPER = (
+    "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size, "
+    "arXiv:1602.07360"
+)
+
+SPEC_NAMES = {"1.0": "SqueezeNet1_0", "1.1": "SqueezeNet1_1"}
+SPECS = {
+    spec.name: spec
+    for spec in (
+        registry.ModelSpec(
+            name="SqueezeNet1_0",
+            family="squeezenet",
+            default_size=DEFAULT_SIZE,
+            min_size=VERSIONS["1.0"]["min_size"],
+            preprocessing="squeezenet_caffe",
+            paper=_PAPER,
+            params=1_248_424,
+            layers=68,  # len(model.layers), measured
+            build_kwargs={"version": "1.0"},
+            aliases=("SqueezeNet", "squeezenet1.0"),
+            weights=tuple(
+                registry.WeightEntry(
+                    tag="imagenet",
+                    include_top=top,
+                    fname="compressed_SqueezeNet.net",
+                    url=DC_SQUEEZENET_URL,
+                    file_hash=DC_SQUEEZENET_SHA256,
+                    loader="deep_compression_net",
+                    source="songhan/SqueezeNet-Deep-Compression (Han et al. 2016), decoded from 8-bit shared weights",
+                    license="BSD-2-Clause",
+                )
+                for top in (True, False)
+            ),
+        ),
+        registry.ModelSpec(
+            name="SqueezeNet1_1",
+            family="squeezenet",
+            default_size=DEFAULT_SIZE,
+            min_size=VERSIONS["1.1"]["min_size"],
+            preprocessing="squeezenet_caffe",
+            paper=_PAPER + "; v1.1 from github.com/forresti/SqueezeNet",
+            params=1_235_496,
+            layers=67,  # len(model.layers), measured
+            build_kwargs={"version": "1.1"},
+            aliases=("squeezenet1.1",),
+            weights=(
+                registry.WeightEntry(
+                    tag="imagenet",
+                    include_top=False,
+                    fname="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
+                    url=RCMALLI_NOTOP_URL,
+                    file_hash=RCMALLI_NOTOP_MD5,
+                    loader="h5_by_order",
+                    source="rcmalli/keras-squeezenet release v1.0 (converted from the Caffe SqueezeNet 1.1 model)",
+                    license="MIT",
+                ),
+                registry.WeightEntry(
+                    tag="fashion_mnist",
+                    include_top=True,
+                    fname="squeezenet_fashion_mnist.keras",
+                    url=None,  # shipped: saved_models/ (package keras_archs.saved_models)
+                    file_hash=FASHION_MNIST_SHA256,
+                    loader="keras_model",
+                    classes=10,
+                    variant=FASHION_MNIST_ARGUMENTS,
+                    source="trained by this project: saved_models/MANIFEST.json, "
+                    "saved_models/squeezenet_fashion_mnist.md",
+                    license="Apache-2.0 (model); Fashion-MNIST data MIT (Zalando Research)",
+                ),
+            ),
+        ),
+    )
+}
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(*SPECS.values())
 def SqueezeNet(
     include_top: bool = True,
     weights: Any = "imagenet",
@@ -264,27 +355,19 @@ def SqueezeNet(
     """
     arguments = dict(locals())
     tag_version = _version_for(weights)
-    shipped = _common.shipped_model(registry.get_spec(_SPEC_NAMES[tag_version]), weights, arguments, _DEFAULTS)
+    shipped = _assembly.shipped_model(SPECS[SPEC_NAMES[tag_version]], weights, arguments, _DEFAULTS)
     if shipped is not None:
         return shipped
     version = tag_version if version is None else version
-    if version not in _VERSIONS:
-        raise ValueError(f"`version` must be one of {', '.join(map(repr, _VERSIONS))}. Received: version={version!r}")
-    if bypass not in BYPASS_CHOICES:
-        raise ValueError(f"`bypass` must be one of {', '.join(map(repr, BYPASS_CHOICES))}. Received: bypass={bypass!r}")
-    for flag, value in (("batch_norm", batch_norm), ("small_input", small_input)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{flag}` must be True or False. Received: {flag}={value!r}")
-    spec = registry.get_spec(_SPEC_NAMES[version])
-    input_shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
+    _validation.check_choice("version", version, VERSIONS)
+    _validation.check_choice("bypass", bypass, BYPASS_CHOICES)
+    _validation.check_flag("batch_norm", batch_norm)
+    _validation.check_flag("small_input", small_input)
+    spec = SPECS[SPEC_NAMES[version]]
+    keras_arguments = KerasArguments.of(arguments)
+    input_shape = _validation.validate_arguments(
+        spec,
+        keras_arguments,
         default_size=SMALL_INPUT_DEFAULT_SIZE if small_input else None,
         min_size=SMALL_INPUT_MIN_SIZE if small_input else None,
     )
@@ -295,26 +378,25 @@ def SqueezeNet(
             f"small_input={small_input}. Use weights=None or a file saved from the same configuration."
         )
     _check_bypass_weights(weights, bypass)
-    img_input = _common.image_input(input_tensor, input_shape)
-    return _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=_features(img_input, version, bypass, batch_norm=batch_norm, small_input=small_input),
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
+    default_name = f"squeezenet{version.replace('.', '_')}" + (f"_{bypass}_bypass" if bypass else "")
+    return _assembly.build(
+        spec,
+        keras_arguments.replace(name=name or default_name),
+        functools.partial(
+            squeezenet_features, version=version, bypass=bypass, batch_norm=batch_norm, small_input=small_input
+        ),
         top=_classifier(version),
-        name=name or f"squeezenet{version.replace('.', '_')}" + (f"_{bypass}_bypass" if bypass else ""),
-        weights=weights,
+        input_shape=input_shape,
     )
+
+
+_DEFAULTS = {key: parameter.default for key, parameter in inspect.signature(SqueezeNet).parameters.items()}
 
 
 def _version_for(weights: Any) -> str:
     """The version a project tag was trained with (``weights="fashion_mnist"`` is a 1.1), else 1.0 (the paper's)."""
-    for version, spec_name in _SPEC_NAMES.items():
-        spec = registry.get_spec(spec_name)
+    for version, spec_name in SPEC_NAMES.items():
+        spec = SPECS[spec_name]
         if isinstance(weights, str) and weights != "imagenet" and weights in spec.weight_tags:
             return version
     return "1.0"
@@ -351,75 +433,17 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
 decode_predictions = imagenet_utils.decode_predictions
 
 
-_SPEC_NAMES = {"1.0": "SqueezeNet1_0", "1.1": "SqueezeNet1_1"}
-_DEFAULTS = {key: parameter.default for key, parameter in inspect.signature(SqueezeNet).parameters.items()}
-_PAPER = (
-    "Iandola et al. 2016, SqueezeNet: AlexNet-level accuracy with 50x fewer parameters and <0.5MB model size, "
-    "arXiv:1602.07360"
-)
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet_utils.decode_predictions
 
-registry.register(
-    registry.ModelSpec(
-        name="SqueezeNet1_0",
-        family="squeezenet",
-        builder=SqueezeNet,
-        default_size=DEFAULT_SIZE,
-        min_size=_VERSIONS["1.0"]["min_size"],
-        preprocessing="squeezenet_caffe",
-        paper=_PAPER,
-        params=1_248_424,
-        build_kwargs={"version": "1.0"},
-        aliases=("SqueezeNet", "squeezenet1.0"),
-        weights=tuple(
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=top,
-                fname="compressed_SqueezeNet.net",
-                url=DC_SQUEEZENET_URL,
-                file_hash=DC_SQUEEZENET_SHA256,
-                loader="deep_compression_net",
-                source="songhan/SqueezeNet-Deep-Compression (Han et al. 2016), decoded from 8-bit shared weights",
-                license="BSD-2-Clause",
-            )
-            for top in (True, False)
-        ),
-    )
-)
-registry.register(
-    registry.ModelSpec(
-        name="SqueezeNet1_1",
-        family="squeezenet",
-        builder=SqueezeNet,
-        default_size=DEFAULT_SIZE,
-        min_size=_VERSIONS["1.1"]["min_size"],
-        preprocessing="squeezenet_caffe",
-        paper=_PAPER + "; v1.1 from github.com/forresti/SqueezeNet",
-        params=1_235_496,
-        build_kwargs={"version": "1.1"},
-        aliases=("squeezenet1.1",),
-        weights=(
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=False,
-                fname="squeezenet_weights_tf_dim_ordering_tf_kernels_notop.h5",
-                url=RCMALLI_NOTOP_URL,
-                file_hash=RCMALLI_NOTOP_MD5,
-                loader="h5_by_order",
-                source="rcmalli/keras-squeezenet release v1.0 (converted from the Caffe SqueezeNet 1.1 model)",
-                license="MIT",
-            ),
-            registry.WeightEntry(
-                tag="fashion_mnist",
-                include_top=True,
-                fname="squeezenet_fashion_mnist.keras",
-                url=None,  # shipped: saved_models/ (package keras_archs.saved_models)
-                file_hash=FASHION_MNIST_SHA256,
-                loader="keras_model",
-                classes=10,
-                variant=FASHION_MNIST_ARGUMENTS,
-                source="trained by this project: saved_models/MANIFEST.json, saved_models/squeezenet_fashion_mnist.md",
-                license="Apache-2.0 (model); Fashion-MNIST data MIT (Zalando Research)",
-            ),
-        ),
-    )
-)
+
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+# The registered networks are small already; the second variant has every option (bypass convs, BN, small stem).
+SMALL_VARIANTS = {
+    "1.0": _assembly.SmallVariant(functools.partial(SqueezeNet, version="1.0", weights=None), 35),
+    "1.1_complex_bypass_bn_small_input": _assembly.SmallVariant(
+        functools.partial(SqueezeNet, version="1.1", bypass="complex", batch_norm=True, small_input=True, weights=None),
+        16,
+    ),
+}

@@ -39,6 +39,7 @@ some experiments); that belongs to the data pipeline (``keras_archs.data.cifar``
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, NamedTuple
 
@@ -46,7 +47,10 @@ import keras
 from keras import layers
 
 from keras_archs import registry
-from keras_archs.applications import _common, cifar_resnet, resnet
+from keras_archs.applications import _assembly, _blocks, cifar_resnet
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 DEFAULT_SIZE = 32
 STEM_FILTERS = 16  # conv1: 3x3, 16 filters whatever k (Zagoruyko & Komodakis 2016, Table 1)
@@ -101,6 +105,85 @@ def default_name(depth: int, width: int, block: str = "B(3,3)") -> str:
     return f"wide_resnet{depth}_{width}{suffix}"
 
 
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+def wide_resnet_features(img_input: Any, *, depth: int, width: int, dropout_rate: float, block: str) -> Any:
+    """conv1, three groups of pre-activation blocks (``cifar_resnet.residual_stages``), the final BN -> ReLU."""
+    kernels = parse_block(block)
+    # conv1 alone: the first block's BN -> ReLU follows it (the Torch code's first wide_basic).
+    x = _blocks.symmetric_conv_unit(img_input, STEM_FILTERS, 3, use_bias=False, norm=False, name="conv1")
+    x = cifar_resnet.residual_stages(
+        x,
+        [(group * width,) * len(kernels) for group in GROUP_WIDTHS],
+        kernels,
+        _blocks_per_group(depth, kernels, block),
+        preact=True,
+        shortcut="B",
+        dropout_rate=dropout_rate,
+        # The Torch code activates the shortcut only where it projects: for k = 1 the first block's identity
+        # shortcut carries the raw conv1 output (He et al.'s pre-act code shares that activation instead).
+        activated_first_shortcut=False,
+    )
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(), epsilon=_blocks.RESNET_BN_EPSILON, name="post_bn")(x)
+    x = layers.Activation("relu", name="post_relu")(x)
+    return x
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+
+class _Row(NamedTuple):
+    depth: int
+    width: int
+    block: str
+    params: int  # count_params() of the default model (10 classes), measured
+    trainable_params: int  # measured, equal to the figures of DESIGN.md (see below)
+    layers: int  # len(model.layers) of the default model, measured
+
+
+_PAPER = "Zagoruyko & Komodakis 2016, Wide Residual Networks (BMVC), arXiv:1605.07146"
+# Trainable counts with 10 classes (DESIGN.md), measured equal; the paper rounds them: WRN-28-10 36.5M, WRN-40-4
+# 8.9M, WRN-16-8 11.0M (Zagoruyko & Komodakis 2016, Table 4). Dropout (0.3 in the paper's best CIFAR results) adds no
+# parameters; the presets leave it at 0, pass dropout_rate=0.3 to get it.
+_PRESETS = {
+    "WideResNet28_10": _Row(28, 10, "B(3,3)", 36_497_146, 36_479_194, 95),
+    "WideResNet40_4": _Row(40, 4, "B(3,3)", 8_959_994, 8_949_210, 137),
+    "WideResNet16_8": _Row(16, 8, "B(3,3)", 10_968_570, 10_961_370, 53),
+}
+
+
+def _spec(name: str, row: _Row) -> registry.ModelSpec:
+    return registry.ModelSpec(
+        name=name,
+        family="wide_resnet",
+        default_size=DEFAULT_SIZE,
+        min_size=1,  # measured: every conv is padded and every stride rounds up, so a 1x1 input builds
+        preprocessing="tf",  # the paper's per-channel mean/std normalisation is the data pipeline's (docstring)
+        paper=_PAPER,
+        params=row.params,
+        classes=10,
+        trainable_params=row.trainable_params,
+        layers=row.layers,
+        build_kwargs={"depth": row.depth, "width": row.width, "block": row.block},
+    )
+
+
+SPECS = {name: _spec(name, row) for name, row in _PRESETS.items()}
+
+
+def _spec_for(depth: int, width: int, kernels: tuple[int, ...]) -> registry.ModelSpec:
+    """The registered preset with this configuration, else WRN-28-10 (sizes and checks are shared)."""
+    for name, row in _PRESETS.items():
+        if (row.depth, row.width, parse_block(row.block)) == (depth, width, kernels):
+            return SPECS[name]
+    return SPECS["WideResNet28_10"]
+
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(*SPECS.values())
 def WideResNet(
     depth: int = 28,
     width: int = 10,
@@ -150,91 +233,21 @@ def WideResNet(
         (None, None, None, 512)
     """
     kernels = parse_block(block)
-    blocks = _blocks_per_group(depth, kernels, block)
+    _blocks_per_group(depth, kernels, block)
     _check_width_and_dropout(width, dropout_rate)
-    spec = _spec_for(depth, width, kernels)
-    input_shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.RESNET_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, input_shape)
-    # conv1 alone: the first block's BN -> ReLU follows it (the Torch code's first wide_basic).
-    x = resnet.symmetric_conv_unit(img_input, STEM_FILTERS, 3, use_bias=False, norm=False, name="conv1")
-    x = cifar_resnet.residual_stages(
-        x,
-        [(group * width,) * len(kernels) for group in GROUP_WIDTHS],
-        kernels,
-        blocks,
-        preact=True,
-        shortcut="B",
-        dropout_rate=dropout_rate,
-        # The Torch code activates the shortcut only where it projects: for k = 1 the first block's identity
-        # shortcut carries the raw conv1 output (He et al.'s pre-act code shares that activation instead).
-        activated_first_shortcut=False,
-    )
-    x = layers.BatchNormalization(axis=_common.channel_axis(), epsilon=resnet.BN_EPSILON, name="post_bn")(x)
-    x = layers.Activation("relu", name="post_relu")(x)
+    config = dict(depth=depth, width=width, dropout_rate=dropout_rate, block=block)
     with cifar_resnet.graph_recursion_limit(depth):
-        return _common.assemble(
-            spec=spec,
-            img_input=img_input,
-            input_tensor=input_tensor,
-            features=x,
-            include_top=include_top,
-            pooling=pooling,
-            classes=classes,
-            classifier_activation=classifier_activation,
-            top=_common.gap_dense_top,
-            name=name or default_name(depth, width, block),
-            weights=weights,
+        return _assembly.build(
+            _spec_for(depth, width, kernels),
+            KerasArguments.of(locals()).replace(name=name or default_name(depth, width, block)),
+            functools.partial(wide_resnet_features, **config),
         )
 
 
-def _spec_for(depth: int, width: int, kernels: tuple[int, ...]) -> registry.ModelSpec:
-    """The registered preset with this configuration, else WRN-28-10 (sizes and checks are shared)."""
-    for name, row in _PRESETS.items():
-        if (row.depth, row.width, parse_block(row.block)) == (depth, width, kernels):
-            return registry.get_spec(name)
-    return registry.get_spec("WideResNet28_10")
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
 
-
-class _Row(NamedTuple):
-    depth: int
-    width: int
-    block: str
-    params: int  # count_params() of the default model (10 classes), measured
-    trainable_params: int  # measured, equal to the figures of DESIGN.md (see below)
-
-
-_PAPER = "Zagoruyko & Komodakis 2016, Wide Residual Networks (BMVC), arXiv:1605.07146"
-# Trainable counts with 10 classes (DESIGN.md), measured equal; the paper rounds them: WRN-28-10 36.5M, WRN-40-4
-# 8.9M, WRN-16-8 11.0M (Zagoruyko & Komodakis 2016, Table 4). Dropout (0.3 in the paper's best CIFAR results) adds no
-# parameters; the presets leave it at 0, pass dropout_rate=0.3 to get it.
-_PRESETS = {
-    "WideResNet28_10": _Row(28, 10, "B(3,3)", 36_497_146, 36_479_194),
-    "WideResNet40_4": _Row(40, 4, "B(3,3)", 8_959_994, 8_949_210),
-    "WideResNet16_8": _Row(16, 8, "B(3,3)", 10_968_570, 10_961_370),
+# One block per group, with dropout; a three-conv block type.
+SMALL_VARIANTS = {
+    "b33_dropout": _assembly.SmallVariant(functools.partial(WideResNet, 10, 2, dropout_rate=0.3), 8),
+    "b131": _assembly.SmallVariant(functools.partial(WideResNet, 13, 1, block="B(1,3,1)"), 8),
 }
-
-for _name, _row in _PRESETS.items():
-    registry.register(
-        registry.ModelSpec(
-            name=_name,
-            family="wide_resnet",
-            builder=WideResNet,
-            default_size=DEFAULT_SIZE,
-            min_size=1,  # measured: every conv is padded and every stride rounds up, so a 1x1 input builds
-            preprocessing="tf",  # the paper's per-channel mean/std normalisation is the data pipeline's (docstring)
-            paper=_PAPER,
-            params=_row.params,
-            classes=10,
-            trainable_params=_row.trainable_params,
-            build_kwargs={"depth": _row.depth, "width": _row.width, "block": _row.block},
-        )
-    )

@@ -17,10 +17,13 @@ import keras
 from keras import layers
 
 from keras_archs import imagenet_utils, registry
-from keras_archs.applications import _common
+from keras_archs.applications import _assembly, _blocks, _validation
+from keras_archs.applications._validation import KerasArguments
+
+# --- constants ------------------------------------------------------------------------------------------------------
 
 # keras/src/applications/xception.py: WEIGHTS_PATH / WEIGHTS_PATH_NO_TOP and the md5 hashes passed to get_file.
-_BASE_URL = "https://storage.googleapis.com/tensorflow/keras-applications/xception/"
+BASE_WEIGHTS_PATH = "https://storage.googleapis.com/tensorflow/keras-applications/xception/"
 WEIGHTS_FNAME = "xception_weights_tf_dim_ordering_tf_kernels.h5"
 WEIGHTS_MD5 = "0a58e3b7378bc2990ea3b43d5981f1f6"
 WEIGHTS_FNAME_NO_TOP = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -31,23 +34,24 @@ MIN_SIZE = 71  # keras' min_size in xception.py (a 71x71 input leaves 3x3 featur
 
 # The architecture as rows of data (Chollet 2017, Fig. 5; filter counts and layer order as in keras' xception.py).
 # Stem, block 1: plain 3x3 convolutions ('valid' padding, no bias) as (filters, stride).
-_STEM = ((32, 2), (64, 1))
+STEM = ((32, 2), (64, 1))
 # Entry flow, blocks 2-4, and the first exit-flow block, 13: downsampling residual blocks, each row is
 # (filters of the two separable convolutions, whether a ReLU precedes the first one). Block 2 has no leading ReLU
 # because its input is the stem's already activated output; the other blocks start from a residual sum.
-_ENTRY_FLOW = (((128, 128), False), ((256, 256), True), ((728, 728), True))
-_EXIT_FLOW = (((728, 1024), True),)
+ENTRY_FLOW = (((128, 128), False), ((256, 256), True), ((728, 728), True))
+EXIT_FLOW = (((728, 1024), True),)
 # Middle flow, blocks 5-12: identity residual blocks of three 728-filter separable convolutions.
-_MIDDLE_FLOW = ((728, 728, 728),) * 8
+MIDDLE_FLOW = ((728, 728, 728),) * 8
 # Exit flow, block 14: separable convolutions followed (not preceded) by BN + ReLU, no residual.
-_EXIT_CONVS = (1536, 2048)
+EXIT_CONVS = (1536, 2048)
+
+# --- blocks ---------------------------------------------------------------------------------------------------------
 
 
-def _bn_axis() -> int:
-    # keras' xception.py normalises over axis -1 (not 3 as in resnet.py): the same axis for channels_last, but keeping
-    # keras' value makes every layer's get_config() identical to keras'.
-    axis = _common.channel_axis()
-    return -1 if axis == 3 else axis
+def _conv_bn_relu(x: Any, conv: layers.Layer, prefix: str) -> Any:
+    """``conv`` (named ``prefix``), then BN ``{prefix}_bn`` and ReLU ``{prefix}_act``: the stem and the last convs."""
+    x = layers.BatchNormalization(axis=_blocks.channel_axis(negative=True), name=f"{prefix}_bn")(conv(x))
+    return layers.Activation("relu", name=f"{prefix}_act")(x)
 
 
 def _separable_unit(x: Any, filters: int, prefix: str, relu_first: bool = True) -> Any:
@@ -55,7 +59,7 @@ def _separable_unit(x: Any, filters: int, prefix: str, relu_first: bool = True) 
     if relu_first:
         x = layers.Activation("relu", name=f"{prefix}_act")(x)
     x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=prefix)(x)
-    return layers.BatchNormalization(axis=_bn_axis(), name=f"{prefix}_bn")(x)
+    return layers.BatchNormalization(axis=_blocks.channel_axis(negative=True), name=f"{prefix}_bn")(x)
 
 
 def downsampling_block(x: Any, filters: tuple[int, ...], relu_first: bool, block_id: int) -> Any:
@@ -65,7 +69,7 @@ def downsampling_block(x: Any, filters: tuple[int, ...], relu_first: bool, block
     legacy h5 weight files are matched by layer order.
     """
     residual = layers.Conv2D(filters[-1], (1, 1), strides=(2, 2), padding="same", use_bias=False)(x)
-    residual = layers.BatchNormalization(axis=_bn_axis())(residual)
+    residual = layers.BatchNormalization(axis=_blocks.channel_axis(negative=True))(residual)
     for index, width in enumerate(filters, start=1):
         x = _separable_unit(x, width, f"block{block_id}_sepconv{index}", relu_first=relu_first or index > 1)
     x = layers.MaxPooling2D((3, 3), strides=(2, 2), padding="same", name=f"block{block_id}_pool")(x)
@@ -80,31 +84,69 @@ def identity_block(x: Any, filters: tuple[int, ...], block_id: int) -> Any:
     return layers.add([x, residual])
 
 
-def _features(img_input: Any) -> Any:
+# --- trunk ----------------------------------------------------------------------------------------------------------
+
+
+def xception_features(img_input: Any, middle_flow: tuple[tuple[int, ...], ...] = MIDDLE_FLOW) -> Any:
+    """Stem, entry flow, ``middle_flow`` (keras' eight identity blocks by default) and exit flow."""
     x = img_input
-    for index, (filters, stride) in enumerate(_STEM, start=1):
+    for index, (filters, stride) in enumerate(STEM, start=1):
         prefix = f"block1_conv{index}"
-        x = layers.Conv2D(filters, (3, 3), strides=(stride, stride), use_bias=False, name=prefix)(x)
-        x = layers.BatchNormalization(axis=_bn_axis(), name=f"{prefix}_bn")(x)
-        x = layers.Activation("relu", name=f"{prefix}_act")(x)
+        conv = layers.Conv2D(filters, (3, 3), strides=(stride, stride), use_bias=False, name=prefix)
+        x = _conv_bn_relu(x, conv, prefix)
     block_id = 2
-    for filters, relu_first in _ENTRY_FLOW:
+    for filters, relu_first in ENTRY_FLOW:
         x = downsampling_block(x, filters, relu_first, block_id)
         block_id += 1
-    for filters in _MIDDLE_FLOW:
+    for filters in middle_flow:
         x = identity_block(x, filters, block_id)
         block_id += 1
-    for filters, relu_first in _EXIT_FLOW:
+    for filters, relu_first in EXIT_FLOW:
         x = downsampling_block(x, filters, relu_first, block_id)
         block_id += 1
-    for index, filters in enumerate(_EXIT_CONVS, start=1):
+    for index, filters in enumerate(EXIT_CONVS, start=1):
         prefix = f"block{block_id}_sepconv{index}"
-        x = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=prefix)(x)
-        x = layers.BatchNormalization(axis=_bn_axis(), name=f"{prefix}_bn")(x)
-        x = layers.Activation("relu", name=f"{prefix}_act")(x)
+        conv = layers.SeparableConv2D(filters, (3, 3), padding="same", use_bias=False, name=prefix)
+        x = _conv_bn_relu(x, conv, prefix)
     return x
 
 
+def build_xception(
+    spec: registry.ModelSpec, arguments: KerasArguments, middle_flow: tuple[tuple[int, ...], ...] = MIDDLE_FLOW
+) -> keras.Model:
+    """The family builder: ``spec``'s checks (keras' xception.py wording) and weights, the trunk (``middle_flow``:
+    other block counts give shallower variants), keras' head or its unnamed global pooling."""
+    return _assembly.build(
+        spec,
+        arguments,
+        lambda img_input: xception_features(img_input, middle_flow),
+        messages=_validation.XCEPTION_MESSAGES,
+        named_pooling=False,  # keras' xception.py leaves the no-top pooling layer unnamed
+    )
+
+
+# --- specs ----------------------------------------------------------------------------------------------------------
+
+SPEC = registry.ModelSpec(
+    name="Xception",
+    family="xception",
+    default_size=DEFAULT_SIZE,
+    min_size=MIN_SIZE,
+    preprocessing="tf",
+    paper="Chollet 2017, Xception: Deep Learning with Depthwise Separable Convolutions (CVPR), arXiv:1610.02357",
+    params=22_910_480,  # count_params() of Xception(weights=None), equal to keras.applications.Xception's
+    layers=134,  # len(model.layers), measured
+    weights=_assembly.keras_weight_entries(
+        BASE_WEIGHTS_PATH,
+        ((True, WEIGHTS_FNAME, WEIGHTS_MD5), (False, WEIGHTS_FNAME_NO_TOP, WEIGHTS_MD5_NO_TOP)),
+        license="MIT",
+    ),
+)
+
+# --- constructors ---------------------------------------------------------------------------------------------------
+
+
+@registry.register(SPEC)
 def Xception(
     include_top: bool = True,
     weights: Any = "imagenet",
@@ -141,32 +183,7 @@ def Xception(
         >>> Xception(weights=None, include_top=False, input_shape=(71, 71, 3)).output_shape
         (None, 3, 3, 2048)
     """
-    spec = registry.get_spec("Xception")
-    input_shape = _common.validate_arguments(
-        spec=spec,
-        messages=_common.XCEPTION_MESSAGES,
-        weights=weights,
-        include_top=include_top,
-        classes=classes,
-        input_shape=input_shape,
-        pooling=pooling,
-        classifier_activation=classifier_activation,
-    )
-    img_input = _common.image_input(input_tensor, input_shape)
-    return _common.assemble(
-        spec=spec,
-        img_input=img_input,
-        input_tensor=input_tensor,
-        features=_features(img_input),
-        include_top=include_top,
-        pooling=pooling,
-        classes=classes,
-        classifier_activation=classifier_activation,
-        top=_common.gap_dense_top,
-        name=name,
-        weights=weights,
-        named_pooling=False,  # keras' xception.py leaves the no-top pooling layer unnamed
-    )
+    return build_xception(SPEC, KerasArguments.of(locals()))
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:
@@ -178,32 +195,14 @@ def preprocess_input(x: Any, data_format: str | None = None) -> Any:
 decode_predictions = imagenet_utils.decode_predictions
 
 
-_SOURCE = "keras.applications (storage.googleapis.com/tensorflow/keras-applications)"
+# The same for every ImageNet model: (wnid, name, score) tuples from the class names shipped with the package.
+decode_predictions = imagenet_utils.decode_predictions
 
-registry.register(
-    registry.ModelSpec(
-        name="Xception",
-        family="xception",
-        builder=Xception,
-        default_size=DEFAULT_SIZE,
-        min_size=MIN_SIZE,
-        preprocessing="tf",
-        paper="Chollet 2017, Xception: Deep Learning with Depthwise Separable Convolutions (CVPR), arXiv:1610.02357",
-        params=22_910_480,  # count_params() of Xception(weights=None), equal to keras.applications.Xception's
-        weights=tuple(
-            registry.WeightEntry(
-                tag="imagenet",
-                include_top=top,
-                fname=fname,
-                url=_BASE_URL + fname,
-                file_hash=md5,
-                source=_SOURCE,
-                license="MIT",
-            )
-            for top, fname, md5 in (
-                (True, WEIGHTS_FNAME, WEIGHTS_MD5),
-                (False, WEIGHTS_FNAME_NO_TOP, WEIGHTS_MD5_NO_TOP),
-            )
-        ),
+
+# --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------
+
+SMALL_VARIANTS = {
+    "one_middle_block": _assembly.small_variant(
+        lambda arguments: build_xception(SPEC, arguments, MIDDLE_FLOW[:1]), 71, "xception_small"
     )
-)
+}

@@ -165,6 +165,8 @@ def load(path: str | os.PathLike | bytes) -> keras.Model:
             f"The archive's metadata says format {stored.metadata.get('format')!r}, not {FORMAT_NAME!r}: it was not "
             "written by keras_archs.compress.deep_compress."
         )
+    import keras_archs.applications  # noqa: F401  (registers the zoo's custom layers the config may name)
+
     try:
         model = keras.saving.deserialize_keras_object(stored.config)
     except Exception as error:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable

@@ -584,30 +584,16 @@ def _custom_layer_classes() -> dict[str, type]:
 # --- running the tf_keras copy in a child process ---
 
 _STDERR_TAIL = 4000  # characters of the child's stderr quoted in a RuntimeError
-# Runs argv[2] as __main__ with the packages above it (keras_archs, keras_archs.compress) registered as bare
-# namespaces: their __init__ files, which import every architecture and the Deep Compression stages, are not run. The
-# child needs only TF, tf_keras and tfmot (and starts ~2 s sooner).
-_BOOTSTRAP = (
-    "import os, runpy, sys, types\n"
-    "root, module = sys.argv[1], sys.argv[2]\n"
-    "parts = module.split('.')\n"
-    "for depth in range(1, len(parts) if parts[0] == 'keras_archs' else 0):\n"
-    "    package = types.ModuleType('.'.join(parts[:depth]))\n"
-    "    package.__path__ = [os.path.join(root, *parts[1:depth])]\n"
-    "    sys.modules[package.__name__] = package\n"
-    "sys.argv = [module, *sys.argv[3:]]\n"
-    "runpy.run_module(module, run_name='__main__', alter_sys=True)\n"
-)
 
 
 def run_legacy_keras_child(module: str, args: Sequence[str], timeout: float | None = None) -> None:
     """Runs ``module`` as ``__main__`` in a child Python with ``TF_USE_LEGACY_KERAS=1`` set for the child only.
 
     The parent's ``os.environ``, ``sys.modules`` and the meaning of ``keras`` and of TensorFlow's bundled Keras alias
-    are left as they were. In
-    the child the ``__init__`` files of the packages above ``module`` are skipped (bare namespaces there), so the
-    architectures and the Deep Compression stages are not imported next to tf_keras (tfmot 0.8.1 itself imports
-    ``keras``, which stays Keras 3 and unused).
+    are left as they were. The child is a plain ``python -m module``: importing ``keras_archs`` and
+    ``keras_archs.compress`` loads no Keras (their attributes load on first use), so only the module's own imports
+    (TF, tf_keras, tfmot) run next to tf_keras (tfmot 0.8.1 itself imports ``keras``, which stays Keras 3 and
+    unused).
 
     Args:
         module: A module of this package with a ``__main__`` entry (``keras_archs.compress.qat``...).
@@ -625,7 +611,7 @@ def run_legacy_keras_child(module: str, args: Sequence[str], timeout: float | No
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     package_dir = pathlib.Path(__file__).resolve().parents[1]
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_dir.parent), env.get("PYTHONPATH")) if p)
-    command = [sys.executable, "-c", _BOOTSTRAP, str(package_dir), module, *args]
+    command = [sys.executable, "-m", module, *args]
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as error:

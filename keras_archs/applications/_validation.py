@@ -1,8 +1,9 @@
-"""Argument validation and model assembly shared by every family (the role of keras' ``imagenet_utils``).
+"""The checks every constructor makes, with keras.applications' messages stored as data (keras' ``imagenet_utils``).
 
-The checks keras.applications makes are reproduced in the same order with the same messages, so code written against
-``keras.applications`` sees the same errors. Where keras silently accepts a bad value (``pooling="mean"``,
-``classes=0``), we raise a ``ValueError`` after keras' own checks have passed.
+keras.applications' checks are reproduced in keras' order with keras' wording, so code written against
+``keras.applications`` sees the same errors; the wording differs from family to family, so :class:`Messages` records
+hold it. Where keras silently accepts a bad value (``pooling="mean"``, ``classes=0``), we raise a ``ValueError`` after
+keras' own checks have passed. Every check runs before a layer is created.
 """
 
 from __future__ import annotations
@@ -10,14 +11,55 @@ from __future__ import annotations
 import dataclasses
 import os
 import warnings
-from typing import Any, Callable
+from typing import Any, Iterable, Mapping
 
 import keras
-from keras import layers
 
 from keras_archs import registry
 
+__all__ = [
+    "KerasArguments",
+    "Messages",
+    "RESNET_MESSAGES",
+    "INCEPTION_V3_MESSAGES",
+    "INCEPTION_RESNET_V2_MESSAGES",
+    "XCEPTION_MESSAGES",
+    "MOBILENET_MESSAGES",
+    "validate_arguments",
+]
+
 POOLING_CHOICES = (None, "avg", "max")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class KerasArguments:
+    """The eight arguments every keras.applications constructor takes, as one value.
+
+    A family writes them once, in its public signature, and passes ``KerasArguments.of(locals())`` on to the general
+    builder (``_assembly.build``). The defaults are keras' (``weights`` defaults to "imagenet" there; families without
+    published weights default it to None in their signature).
+    """
+
+    include_top: Any = True
+    weights: Any = "imagenet"
+    input_tensor: Any = None
+    input_shape: Any = None
+    pooling: Any = None
+    classes: Any = 1000
+    classifier_activation: Any = "softmax"
+    name: Any = None
+
+    @classmethod
+    def of(cls, values: Mapping[str, Any]) -> KerasArguments:
+        """The eight arguments picked from a constructor's ``locals()`` (other entries are ignored)."""
+        return cls(**{field.name: values[field.name] for field in dataclasses.fields(cls)})
+
+    def replace(self, **changes: Any) -> KerasArguments:
+        """A copy with ``changes`` (e.g. the family's default ``name``)."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +94,8 @@ MOBILENET_MESSAGES = Messages(
 )
 
 
-def _is_existing_path(weights: Any) -> bool:
+def is_existing_path(weights: Any) -> bool:
+    """Whether ``weights`` names a file that exists (keras' test for "the path to the weights file")."""
     return isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights))
 
 
@@ -66,7 +109,7 @@ def check_weights_and_classes(
     """
     tags = {"imagenet", *spec.weight_tags}
     known_tag = isinstance(weights, str) and weights in tags
-    if not (weights is None or known_tag or _is_existing_path(weights)):
+    if not (weights is None or known_tag or is_existing_path(weights)):
         message = messages.weights.format(weights=weights)
         extra = registry.family_tags(spec.family)
         if extra:
@@ -93,42 +136,6 @@ def check_published_weights(weights: Any, include_top: bool, *, spec: registry.M
         f"No {weights!r} weights are published for {spec.name} with include_top={include_top}.{hint} Use "
         f"weights=None (random initialisation) or the path of a weights file. Received: weights={weights!r}"
     )
-
-
-def _normalised(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def shipped_model(spec: registry.ModelSpec, tag: str, arguments: dict, defaults: dict) -> keras.Model | None:
-    """The whole model a project tag ships (loader "keras_model"), or None when ``tag`` is not such a tag.
-
-    The tag fixes the constructor arguments it was built with (its entry's ``variant``). An argument the caller set
-    to something else than both its default and the tag's value is refused, naming what the tag requires, rather
-    than silently ignored.
-
-    Raises:
-        ValueError: A conflicting argument.
-    """
-    entry = next((e for e in spec.weights if e.tag == tag and e.loader == "keras_model"), None)
-    if entry is None:
-        return None
-    required = dict(entry.variant)
-    conflicts = [
-        f"{key}={value!r} (the tag requires {required[key]!r})"
-        for key, value in arguments.items()
-        if key in required and _normalised(value) != _normalised(required[key]) and value != defaults.get(key)
-    ]
-    if arguments.get("input_tensor") is not None:
-        conflicts.append("input_tensor (the shipped model has its own input)")
-    if conflicts:
-        raise ValueError(
-            f"weights={tag!r} is a trained {spec.name} shipped whole; it cannot be rebuilt with "
-            + "; ".join(conflicts)
-            + f". It takes: {', '.join(f'{k}={v!r}' for k, v in required.items())}."
-        )
-    from keras_archs import weights as weights_lib
-
-    return weights_lib.load_shipped_model(entry, name=arguments.get("name"))
 
 
 def obtain_input_shape(
@@ -203,10 +210,22 @@ def validate_activation(classifier_activation: Any, weights: Any) -> None:
         )
 
 
+def check_flag(argument: str, value: Any) -> None:
+    """``value`` must be a bool (True or False, not a truthy number or string)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{argument}` must be True or False. Received: {argument}={value!r}")
+
+
+def check_choice(argument: str, value: Any, choices: Iterable[Any]) -> None:
+    """``value`` must be one of ``choices``; the message lists them."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"`{argument}` must be one of {', '.join(map(repr, choices))}. Received: {argument}={value!r}")
+
+
 def check_extra_arguments(include_top: Any, pooling: Any, classes: Any) -> None:
     """Checks keras.applications skips: it ignores an unknown ``pooling`` and builds with nonsense ``classes``."""
-    if not isinstance(include_top, bool):
-        raise TypeError(f"`include_top` must be True or False. Received: include_top={include_top!r}")
+    check_flag("include_top", include_top)
     if pooling not in POOLING_CHOICES:
         raise ValueError(
             "The `pooling` argument should be one of None (4D feature map), 'avg' (global average pooling) or "
@@ -216,24 +235,33 @@ def check_extra_arguments(include_top: Any, pooling: Any, classes: Any) -> None:
         raise ValueError(f"`classes` must be a positive integer when `include_top=True`. Received: classes={classes!r}")
 
 
+def check_aux_logits(aux_logits: Any, include_top: Any) -> None:
+    """``aux_logits`` is a bool, and True only with a classifier to add the auxiliary ones to."""
+    check_flag("aux_logits", aux_logits)
+    if aux_logits and not include_top:
+        raise ValueError(
+            "`aux_logits=True` adds auxiliary classifiers and requires `include_top=True`. "
+            f"Received: aux_logits={aux_logits}, include_top={include_top}"
+        )
+
+
 def validate_arguments(
-    *,
     spec: registry.ModelSpec,
-    messages: Messages,
-    weights: Any,
-    include_top: bool,
-    classes: Any,
-    input_shape: Any,
-    pooling: Any,
-    classifier_activation: Any,
+    arguments: KerasArguments,
+    messages: Messages = RESNET_MESSAGES,
+    *,
     default_size: int | None = None,
     min_size: int | None = None,
 ) -> tuple:
-    """All constructor checks in keras' order; returns the validated input shape (no batch axis)."""
+    """All constructor checks in keras' order; returns the validated input shape (no batch axis).
+
+    ``default_size`` / ``min_size`` override the spec's (SqueezeNet's ``small_input`` variant).
+    """
+    weights, include_top = arguments.weights, arguments.include_top
     check_published_weights(weights, include_top, spec=spec)
-    check_weights_and_classes(weights, include_top, classes, spec=spec, messages=messages)
+    check_weights_and_classes(weights, include_top, arguments.classes, spec=spec, messages=messages)
     shape = obtain_input_shape(
-        input_shape,
+        arguments.input_shape,
         default_size=default_size or spec.default_size,
         min_size=min_size or spec.min_size,
         data_format=keras.backend.image_data_format(),
@@ -241,64 +269,6 @@ def validate_arguments(
         weights=weights,
     )
     if include_top:
-        validate_activation(classifier_activation, weights)
-    check_extra_arguments(include_top, pooling, classes)
+        validate_activation(arguments.classifier_activation, weights)
+    check_extra_arguments(include_top, arguments.pooling, arguments.classes)
     return shape
-
-
-def channel_axis() -> int:
-    """Axis of the channels for BatchNormalization/Concatenate under the current data format."""
-    return 1 if keras.backend.image_data_format() == "channels_first" else 3
-
-
-def image_input(input_tensor: Any, input_shape: tuple) -> Any:
-    """The model's input: a new ``Input``, or ``input_tensor`` (wrapped in an ``Input`` if it is not symbolic)."""
-    if input_tensor is None:
-        return layers.Input(shape=input_shape)
-    if not keras.backend.is_keras_tensor(input_tensor):
-        return layers.Input(tensor=input_tensor, shape=input_shape)
-    return input_tensor
-
-
-def global_pool(x: Any, pooling: str | None, named: bool = True) -> Any:
-    """Feature-extractor head: none, global average or global max pooling (keras' layer names)."""
-    if pooling == "avg":
-        return layers.GlobalAveragePooling2D(name="avg_pool" if named else None)(x)
-    if pooling == "max":
-        return layers.GlobalMaxPooling2D(name="max_pool" if named else None)(x)
-    return x
-
-
-def gap_dense_top(x: Any, classes: int, classifier_activation: Any) -> Any:
-    """The common classifier: global average pooling then one Dense layer named "predictions"."""
-    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-
-
-def assemble(
-    *,
-    spec: registry.ModelSpec,
-    img_input: Any,
-    input_tensor: Any,
-    features: Any,
-    include_top: bool,
-    pooling: str | None,
-    classes: int,
-    classifier_activation: Any,
-    top: Callable[[Any, int, Any], Any],
-    name: str,
-    weights: Any,
-    weight_variant: dict | None = None,
-    named_pooling: bool = True,
-) -> keras.Model:
-    """Adds the head, creates the Functional model and loads ``weights``."""
-    from keras_archs import weights as weights_lib  # weights imports registry entries of the families
-
-    if include_top:
-        outputs = top(features, classes, classifier_activation)
-    else:
-        outputs = global_pool(features, pooling, named=named_pooling)
-    inputs = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else img_input
-    model = keras.Model(inputs, outputs, name=name)
-    weights_lib.load_into(model, weights, spec=spec, include_top=include_top, variant=weight_variant or {})
-    return model
