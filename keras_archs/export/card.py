@@ -33,10 +33,7 @@ __all__ = [
 # (keras_archs.imagenet_utils). Dataset class names (Fashion-MNIST, CIFAR-10) come from the data modules and are
 # passed in as a sequence (the command line does that for `--labels fashion_mnist`).
 LABEL_SETS = ("imagenet",)
-# The registry's preprocessing modes (ModelSpec.preprocessing, the modes of keras_archs.data.pipeline.preprocess) and
-# "raw". A literal, not an import, so that `keras-archs --help` loads no TensorFlow; tests/test_export_card.py checks
-# it against the registry and the data pipeline.
-PREPROCESSING_MODES = ("caffe", "squeezenet_caffe", "tf", "torch", "raw")
+PREPROCESSING_MODES = _arguments.PREPROCESSING_MODES
 
 
 def labels_path_for(path: str | os.PathLike) -> pathlib.Path:

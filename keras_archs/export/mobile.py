@@ -8,8 +8,9 @@ outside (BGR swap and per-channel means of "caffe", the scaling of "tf" / "torch
 What the model's input expects (:func:`input_preprocessing`), first that applies:
 
 1. ``preprocessing=`` given by the caller ("raw": pixels 0..255 as they are; or a registry mode);
-2. the record a registry constructor leaves on the model (``model.keras_archs_origin``): its spec's mode, or "raw"
-   when it was built with ``include_preprocessing=True``;
+2. the record a registry constructor leaves on the model (``model.keras_archs_origin``,
+   ``keras_archs.applications._assembly.ModelOrigin``): its spec's mode, or "raw" when it was built with
+   ``include_preprocessing=True`` or is a shipped model that normalises inside;
 3. an ``ImagePreprocessing`` or ``Rescaling`` layer right after the input (``include_preprocessing=True``, the
    Fashion-MNIST models of ``keras_archs.train``; also after a ``.keras`` round trip): "raw";
 4. otherwise unknown (None).
@@ -69,13 +70,11 @@ def input_preprocessing(model: Any, preprocessing: str | None = None) -> str | N
     Raises:
         ValueError: An unknown ``preprocessing``.
     """
-    from keras_archs.export.card import PREPROCESSING_MODES
-
     if preprocessing is not None:
-        return _arguments.check_choice("preprocessing", preprocessing, PREPROCESSING_MODES)
+        return _arguments.check_choice("preprocessing", preprocessing, _arguments.PREPROCESSING_MODES)
     record = origin(model)
     if record is not None:
-        return "raw" if record.include_preprocessing else record.preprocessing
+        return record.preprocessing
     return "raw" if preprocessing_inside(model) is not None else None
 
 
