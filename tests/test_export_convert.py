@@ -266,6 +266,30 @@ def test_batch_size_two_pads_the_last_batch(tmp_path):
     _assert_matches_an_input_sensitive_reference(result.path, model, data, relative=0.2, agreement=0.8)
 
 
+def test_sparse_stores_pruned_weights_smaller_and_computes_the_same(tmp_path):
+    """sparse=True (EXPERIMENTAL_SPARSITY): a kernel with 80 % zeros is stored in TFLite's sparse format and densified
+    by a DENSIFY op; same outputs, smaller file. Dense weights give the same file size either way."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,), name="features")
+    dense = keras.layers.Dense(256, name="pruned")
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(dense(inputs)), name="pruned_mlp")
+    kernel, bias = dense.get_weights()
+    kernel[np.random.default_rng(1).random(kernel.shape) < 0.8] = 0.0
+    dense.set_weights([kernel, bias])
+    data = np.random.default_rng(2).normal(0, 1, (8, 64)).astype(np.float32)
+    plain = to_tflite(model, tmp_path / "dense.tflite", metadata=False)
+    sparse = to_tflite(model, tmp_path / "sparse.tflite", metadata=False, sparse=True)
+    assert sparse.bytes < 0.6 * plain.bytes, (sparse.bytes, plain.bytes)
+    assert json.loads(sparse.card_path.read_text())["sparse"] is True
+    from keras_archs.export import _litert
+
+    runner = _litert.LiteRTRunner(model_path=sparse.path)
+    assert "DENSIFY" in {name for name, _ in _litert.op_names(runner.interpreter)}
+    assert verify_tflite(sparse.path, model, data).max_abs_diff < 1e-5
+    with pytest.raises(TypeError, match=r"Received: sparse='yes'"):
+        to_tflite(model, tmp_path / "bad.tflite", metadata=False, sparse="yes")
+
+
 # --- the written set ----------------------------------------------------------------------------------------------
 
 

@@ -7,13 +7,14 @@ MediaPipe's own reader and ImageClassifier read the same files in tests/test_exp
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import keras
 import numpy as np
 import pytest
 
-from keras_archs.export import _flatbuffer, _litert, to_tflite
+from keras_archs.export import _flatbuffer, _litert, to_tflite, verify_tflite
 from keras_archs.export import metadata as metadata_lib
 
 LABELS = ["cat", "dog", "bird"]
@@ -215,3 +216,102 @@ def test_pinning_refuses_an_input_read_by_other_ops(plain_int8, tmp_path):
     float_file = to_tflite(_pixel_model(), tmp_path / "float.tflite", metadata=False)
     with pytest.raises(ValueError, match="read by ops other than QUANTIZE"):
         _flatbuffer.rewrite(float_file.path.read_bytes(), _flatbuffer.pin_input_quantization(1.0, 0))
+
+
+# --- to_tflite with metadata (the MediaPipe runs of these files: tests/test_export_mediapipe.py) --------------------
+
+
+def test_to_tflite_embeds_what_the_card_and_the_labels_file_say(tmp_path):
+    model = _pixel_model()
+    pixels = np.random.default_rng(3).integers(0, 256, (30, 8, 6, 3)).astype(np.float32)
+    result = to_tflite(
+        model,
+        tmp_path / "toy.tflite",
+        mode="int8",
+        representative_data=pixels,
+        labels=LABELS,
+        labels_source="toy set",
+        model_info={"license": "CC0-1.0", "author": "the tests"},
+    )
+    assert result.io_dtype == "uint8" and (result.input.scale, result.input.zero_point) == (1.0, 0)
+    embedded, files = metadata_lib.read(result.path.read_bytes())
+    assert embedded == result.metadata and files == {"labels.txt": result.labels_path.read_bytes()}
+    assert embedded["license"] == "CC0-1.0" and embedded["author"] == "the tests" and embedded["name"] == "pixel_model"
+    assert "3 classes (toy set)" in embedded["description"] and "int8, uint8 I/O" in embedded["description"]
+    image = embedded["subgraph_metadata"][0]["input_tensor_metadata"][0]
+    assert "process_units" not in image  # uint8: no normalization
+    card = json.loads(result.card_path.read_text())
+    assert card["metadata"]["license"] == "CC0-1.0" and card["metadata"]["labels_file"] == "labels.txt"
+    assert card["input"]["preprocessing"]["mode"] == "raw" and card["input"]["preprocessing"]["inside"] is None
+    # the model takes pixels as it is (Rescaling first): nothing wrapped around it
+    assert result.keras_model is model
+
+
+def test_a_grey_model_gets_an_rgb_input_with_the_conversion_inside(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1), name="grey")
+    x = keras.layers.Rescaling(1 / 255)(inputs)
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(keras.layers.Conv2D(4, 3)(x)))
+    model = keras.Model(inputs, outputs, name="grey_model")
+    grey = np.random.default_rng(4).integers(0, 256, (20, 6, 6, 1)).astype(np.float32)
+    result = to_tflite(model, tmp_path / "grey.tflite", mode="int8", representative_data=grey)  # grey: repeated
+    assert result.input.shape == (1, 6, 6, 3) and result.keras_model.input_shape == (None, 6, 6, 3)
+    check = verify_tflite(result.path, model, grey)  # grey images against the grey model: repeated for the file
+    assert check.examples == 20 and check.top1_agreement >= 0.9
+    rgb = np.repeat(grey, 3, axis=-1)
+    np.testing.assert_allclose(
+        np.asarray(result.keras_model(rgb)), np.asarray(model(grey)), rtol=1e-5, atol=1e-6
+    )  # R = G = B = g: the BT.601 luma gives g back
+    card = json.loads(result.card_path.read_text())
+    assert card["input"]["preprocessing"]["grey_conversion_inside"] is True
+    color = result.metadata["subgraph_metadata"][0]["input_tensor_metadata"][0]["content"]["content_properties"]
+    assert color == ("ImageProperties", {"color_space": "RGB"})
+
+
+def test_a_caffe_model_is_wrapped_and_verified_on_pixels(tmp_path):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3), name="bgr")
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(inputs))
+    model = keras.Model(inputs, outputs, name="caffe_model")
+    result = to_tflite(model, tmp_path / "caffe.tflite", preprocessing="caffe")
+    assert result.keras_model is not model and result.keras_model.layers[1].mode == "caffe"
+    pixels = np.random.default_rng(5).integers(0, 256, (6, 8, 8, 3)).astype(np.float32)
+    assert verify_tflite(result.path, model, pixels, preprocessing="caffe").max_abs_diff < 1e-5
+    with pytest.raises(ValueError, match=r"`data` must hold pixels 0..255.*Received values in \[-1"):
+        verify_tflite(result.path, model, pixels - 124.0, preprocessing="caffe")  # preprocessed data refused
+    with pytest.raises(ValueError, match="input normalisation of model 'caffe_model' is unknown"):
+        verify_tflite(result.path, model, pixels)  # the model alone does not say what it expects
+    card = json.loads(result.card_path.read_text())
+    assert card["input"]["preprocessing"]["inside"]["mode"] == "caffe"
+    assert card["metadata"]["input"]["normalization"] == {"mean": [0.0], "std": [1.0]}
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({}, ValueError, r"input normalisation of model 'unknown' is unknown.*pass preprocessing="),
+        ({"preprocessing": "raw", "mode": "int8", "io_dtype": "int8"}, ValueError, r"io_dtype='int8' with metadata"),
+        ({"preprocessing": "raw", "batch_size": 2}, ValueError, r"run batch 1. Received: batch_size=2"),
+        ({"preprocessing": "raw", "metadata": 1}, TypeError, r"Received: metadata=1"),
+        ({"preprocessing": "raw", "model_info": {"licence": "x"}}, ValueError, r"keys among name, description"),
+        ({"metadata": False, "model_info": {"license": "x"}}, ValueError, r"`model_info` .* needs metadata=True"),
+        (
+            {"preprocessing": "raw", "mode": "int8", "representative_data": np.full((4, 8, 6, 3), -1.0)},
+            ValueError,
+            r"`representative_data` must hold pixels 0..255",
+        ),
+    ],
+)
+def test_metadata_argument_errors(tmp_path, kwargs, error, message):
+    inputs = keras.Input((8, 6, 3))
+    model = keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)), name="unknown")
+    with pytest.raises(error, match=message):
+        to_tflite(model, tmp_path / "m.tflite", **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_metadata_needs_an_image_model(tmp_path):
+    inputs = keras.Input((16,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs), name="mlp")
+    with pytest.raises(ValueError, match=r"images \(height, width, 1 or 3 channels\).*metadata=False"):
+        to_tflite(model, tmp_path / "m.tflite", preprocessing="raw")
