@@ -14,13 +14,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONHASHSEED ?= 0
 
 FMNIST := /usr/share/datasets/fashion-mnist
+OPENCV_PHOTOS := /usr/share/doc/opencv-doc/examples
 
-.PHONY: install mediapipe data demo lint test test-slow test-all clean
+.PHONY: install mediapipe data photos demo lint test test-slow test-all clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos]"
 	touch $(STAMP)
 
 $(MP_STAMP): constraints-mediapipe.txt
@@ -29,7 +30,7 @@ $(MP_STAMP): constraints-mediapipe.txt
 	$(MP_VENV)/bin/python -m pip install -q -c constraints-mediapipe.txt mediapipe
 	touch $(MP_STAMP)
 
-install: $(STAMP) $(MP_STAMP) data
+install: $(STAMP) $(MP_STAMP) data photos
 
 mediapipe: $(MP_STAMP)
 
@@ -40,6 +41,19 @@ data:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null; \
 	  else echo "note: $(FMNIST) is missing and apt-get needs root: Fashion-MNIST tests will skip"; fi; \
+	fi
+
+# Real photos for the held-out check of compressed ImageNet models (keras_archs/compress/fidelity.py,
+# docs/compression.md "Validation protocol"): the sample data of Debian's opencv-doc (Apache-2.0 AND BSD-3-Clause,
+# /usr/share/doc/opencv-doc/copyright). Needs root for apt-get; without it (or when dpkg is told to skip
+# /usr/share/doc) the photo tests skip and name the missing files.
+photos:
+	@if [ ! -f "$(OPENCV_PHOTOS)/data/fruits.jpg" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends opencv-doc) >/dev/null \
+	      || echo "note: apt-get install opencv-doc failed"; \
+	    [ -f "$(OPENCV_PHOTOS)/data/fruits.jpg" ] || echo "note: opencv-doc installed without $(OPENCV_PHOTOS) (dpkg path-exclude?): photo tests will skip"; \
+	  else echo "note: $(OPENCV_PHOTOS) is missing and apt-get needs root: photo tests will skip"; fi; \
 	fi
 
 # The demo takes the shipped Fashion-MNIST SqueezeNet through Deep Compression and int8 TFLite (keras_archs/demo.py);

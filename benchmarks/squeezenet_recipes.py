@@ -1,20 +1,29 @@
-"""The recipe table of docs/compression.md: exact archive bytes and agreement with the 8-bit original, per recipe.
+"""The validation protocol of docs/compression.md: per recipe, the exact archive bytes and how closely the decoded
+archive follows the 8-bit original on photos that chose nothing.
 
-For each recipe variant (below, as data: changes to the registry recipe ``squeezenet1_0_imagenet``, which keeps the
-published pruning and uses float16 codebooks and biases), ``deep_compress`` re-compresses the public Deep Compression
-SqueezeNet 1.0 (``--net``) with no data, and the decoded archive is compared with the original on two crop sets of
-photos (benchmarks/_photos.py): "R" random crops and "M" multi-crops, counting only the crops where the original's
-top probability is > 0.3. Prints one Markdown row per recipe: bytes, R and M agreement (with n) and KL, and the
-compression time.
+For each recipe (the registry's ``squeezenet1_0_imagenet*`` recipes, and variants kept here as data: changes to the
+default recipe), ``deep_compress`` re-compresses the public Deep Compression SqueezeNet 1.0 (``--net``) with no data,
+the archive is decoded (``compress.load``), and the decoded model is compared with the original
+(``keras_archs.compress.fidelity``) on
+
+* the HELD-OUT crops: ``--per-photo`` (24) random-resized crops (area 35-100 %, aspect 3/4-4/3, flips; seed 0) of
+  each of the 24 held-out photos -- they choose nothing, they only measure;
+* the TUNING crops: the same of the 16 tuning photos -- the set recipes, allocations and fine-tuning may be chosen on.
+
+Prints one Markdown row per recipe: bytes; held-out top-1 agreement on the crops the original is confident about
+(max probability > 0.3) with its Wilson 95 % interval and n, on all crops likewise, mean KL(original || compressed) on
+the confident and on all crops, the photo-level bootstrap interval of the confident agreement; the tuning set's
+confident agreement and KL; the compression time (meaningful only on an idle machine).
 
 Usage::
 
     python benchmarks/squeezenet_recipes.py --net ../shared/fixtures/squeezenet/compressed_SqueezeNet.net \
-        --extra-photos [--photos DIR] [--variants kmeans_6bit default] [--bits budget_0.04=5,7,8,...]
+        [--recipes squeezenet1_0_imagenet kmeans_7bit ...] [--bits NAME=b1,...,b26]
 
 ``--bits NAME=b1,...,b26`` adds a row with those per-layer bits (conv1 .. conv10, as printed by
-benchmarks/squeezenet_bit_allocation.py for a KL budget). ``--tiny`` runs every step on a random-weight SqueezeNet
-1.1 at 64x64 with synthetic photos and two variants, in seconds (the figures mean nothing; it checks the script).
+benchmarks/squeezenet_bit_allocation.py). The photos must be installed (``make photos``; the script names any that
+are missing). ``--tiny`` runs every step on a random-weight SqueezeNet 1.1 at 64x64 with one crop per photo and two
+recipes, in seconds (the figures mean nothing; it checks the script).
 """
 
 from __future__ import annotations
@@ -26,9 +35,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import _photos  # noqa: E402
 import numpy as np  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -38,7 +45,8 @@ LAYERS = ["conv1"] + [f"fire{i}_{part}" for i in range(2, 10) for part in ("sque
 LAYERS.append("conv10")
 PLANNER_BITS = {"conv1": 8, "*squeeze1x1": 8, "*": 6}  # "conv1 + squeeze 8 bit, rest 6" (docs/compression.md)
 
-# The rows of docs/compression.md's recipe table: name -> changes to recipes.get_recipe("squeezenet1_0_imagenet").
+# Variants of the default recipe (name -> changes to recipes.get_recipe("squeezenet1_0_imagenet")): the rows of
+# docs/compression.md's table that are not registry recipes.
 VARIANTS = {
     "kmeans_8bit": {"bits": 8, "compensate": False},
     "kmeans_7bit": {"bits": 7, "compensate": False},
@@ -47,14 +55,10 @@ VARIANTS = {
     "ecsq_0.001": {"bits": 8, "quantizer": "ecsq", "lam": 0.001, "compensate": False},
     "ecsq_0.003": {"bits": 8, "quantizer": "ecsq", "lam": 0.003, "compensate": False},
     "ecsq_0.01": {"bits": 8, "quantizer": "ecsq", "lam": 0.01, "compensate": False},
-    "ecsq_0.03": {"bits": 8, "quantizer": "ecsq", "lam": 0.03, "compensate": False},
-    "kmeans_6bit_compensated_damp0.01": {"bits": 6, "compensate": True, "damp": 0.01},
-    "kmeans_6bit_compensated_damp0.1": {"bits": 6, "compensate": True, "damp": 0.1},
-    "planner_plain": {"bits": PLANNER_BITS, "compensate": False},
-    "planner_compensated": {"bits": PLANNER_BITS, "compensate": True},
-    "default": {},  # the registry recipe: KL-budget 0.025 allocation, compensated
+    "compensated_6bit": {"bits": 6},
+    "planner_compensated": {"bits": PLANNER_BITS},
 }
-TINY_VARIANTS = ["kmeans_6bit", "default"]
+TINY_RECIPES = ["kmeans_6bit", "squeezenet1_0_imagenet"]
 
 
 def parse_bits(text: str) -> tuple[str, dict]:
@@ -68,59 +72,85 @@ def parse_bits(text: str) -> tuple[str, dict]:
     return name, {"bits": dict(zip(LAYERS, bits))}
 
 
+def recipe_rows(names: list[str], extra_bits: list[tuple[str, dict]]) -> list:
+    """The recipes to measure, in order: registry names or variant names, then the ``--bits`` rows."""
+    from keras_archs.compress import recipes
+
+    base = recipes.get_recipe("squeezenet1_0_imagenet")
+    rows = []
+    for name in names:
+        rows.append(base.with_overrides(name=name, **VARIANTS[name]) if name in VARIANTS else recipes.get_recipe(name))
+    rows += [base.with_overrides(name=name, **changes) for name, changes in extra_bits]
+    return rows
+
+
 def main(argv=None) -> int:
+    from keras_archs.compress import recipes
+
+    registry = sorted(name for name in recipes.RECIPES if name.startswith("squeezenet1_0_imagenet"))
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--net", type=pathlib.Path, default=DC_NET, help="the Deep Compression SqueezeNet .net")
-    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), help="default: every variant")
+    parser.add_argument(
+        "--recipes", nargs="+", choices=registry + sorted(VARIANTS), help="default: the registry's SqueezeNet 1.0 ones"
+    )
     parser.add_argument("--bits", type=parse_bits, action="append", default=[], metavar="NAME=b1,...,b26")
-    parser.add_argument("--extra-photos", action="store_true", help="add the motorcycle and grace_hopper (M6/R6)")
-    parser.add_argument("--photos", type=pathlib.Path, help="a folder of more photos (the 7th of docs' sets)")
-    parser.add_argument("--random-crops", type=int, default=48, help="R crops per photo")
-    parser.add_argument("--threshold", type=float, default=0.3, help="the original's confidence for a crop to count")
+    parser.add_argument("--per-photo", type=int, default=24, help="random-resized crops per photo")
+    parser.add_argument("--seed", type=int, default=0, help="the crops' seed")
     parser.add_argument("--tiny", action="store_true", help="random-weight SqueezeNet 1.1 at 64x64: checks the script")
     args = parser.parse_args(argv)
 
     import keras_archs
     from keras_archs import compress
-    from keras_archs.compress import calibrate, recipes
+    from keras_archs.compress import fidelity
     from keras_archs.data import preprocessing
 
-    base = recipes.get_recipe("squeezenet1_0_imagenet")
-    names = args.variants or (TINY_VARIANTS if args.tiny else list(VARIANTS))
-    variants = [(name, VARIANTS[name]) for name in names] + list(args.bits)
+    missing = fidelity.missing_photos("tuning") + fidelity.missing_photos("held_out")
+    if missing:
+        print("photos not installed (run `make photos`):\n  " + "\n  ".join(missing), file=sys.stderr)
+        return 2
+    rows = recipe_rows(args.recipes or (TINY_RECIPES if args.tiny else registry), args.bits)
     if args.tiny:
         model = keras_archs.SqueezeNet(version="1.1", weights=None, input_shape=(64, 64, 3))
-        size, threshold = 64, 0.0  # a random network is never confident: count every crop
-        photos = list(calibrate.synthetic_images(2, 96, seed=1))
-        base = base.with_overrides(calibration_images=8)
+        size, per_photo, threshold = 64, 1, 0.0  # a random network is never confident: count every crop
+        rows = [recipe.with_overrides(calibration_images=8) for recipe in rows]
     else:
         model = keras_archs.SqueezeNet(weights=args.net)
-        size, threshold = 227, args.threshold
-        photos = _photos.load_photos(extra=args.extra_photos, directory=args.photos)
-    crop_sets = {
-        "R": _photos.random_crops(photos, size, 2 if args.tiny else args.random_crops),
-        "M": _photos.multi_crops(photos, size),
+        size, per_photo, threshold = 227, args.per_photo, fidelity.CONFIDENT
+    crops = {split: fidelity.crop_set(split, per_photo, size, seed=args.seed) for split in ("held_out", "tuning")}
+    inputs = {
+        split: np.asarray(preprocessing.preprocess_input(crop.images.copy(), "squeezenet_caffe"))
+        for split, crop in crops.items()
     }
-    inputs = {key: preprocessing.preprocess_input(crops.copy(), "squeezenet_caffe") for key, crops in crop_sets.items()}
-
-    def predict(network, x):
-        return np.concatenate([np.asarray(network(x[i : i + 32], training=False)) for i in range(0, len(x), 32)])
-
-    reference = {key: predict(model, x) for key, x in inputs.items()}
-    print(f"{len(photos)} photos; crops: " + ", ".join(f"{key} {len(x)}" for key, x in inputs.items()))
-    print("\n| recipe | bytes | R agreement (n) | R KL | M agreement (n) | M KL | compress s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, changes in variants:
-        recipe = base.with_overrides(name=name, **changes)
+    reference = {split: fidelity.predict(model, x) for split, x in inputs.items()}
+    print(
+        f"held-out: {len(crops['held_out'].photo_names)} photos, {len(crops['held_out'])} crops; "
+        f"tuning: {len(crops['tuning'].photo_names)} photos, {len(crops['tuning'])} crops; seed {args.seed}"
+    )
+    print(
+        "\n| recipe | bytes | held-out agreement, confident [95 % CI] (n) | all [95 % CI] (n) | KL confident | KL all "
+        "| photo-bootstrap CI | tuning agreement, confident (n) | tuning KL all | compress s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for recipe in rows:
         started = time.perf_counter()
         result = compress.deep_compress(model, recipe=recipe)
         seconds = time.perf_counter() - started
         decoded = compress.load(result.to_bytes())
-        cells = []
-        for key in ("R", "M"):
-            agree, kl, count = _photos.agreement(reference[key], predict(decoded, inputs[key]), threshold)
-            cells += [f"{agree:.3f} ({count})", f"{kl:.4f}"]
-        print(f"| {name} | {result.size_bytes:,} | " + " | ".join(cells) + f" | {seconds:.1f} |", flush=True)
+        measured = {
+            split: fidelity.compare(
+                reference[split], fidelity.predict(decoded, x), threshold, groups=crops[split].groups
+            )
+            for split, x in inputs.items()
+        }
+        held, tuning = measured["held_out"], measured["tuning"]
+        low, high = held.photo_ci_confident
+        print(
+            f"| {recipe.name} | {result.size_bytes:,} | "
+            + " | ".join(held.cells())
+            + f" | [{low:.3f}, {high:.3f}] | {tuning.agreement_confident:.3f} ({tuning.n_confident}) "
+            f"| {tuning.kl_all:.4f} | {seconds:.1f} |",
+            flush=True,
+        )
     return 0
 
 

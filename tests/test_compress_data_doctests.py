@@ -14,6 +14,7 @@ LIGHT = [
     "keras_archs.compress.share",
     "keras_archs.compress.calibrate",
     "keras_archs.compress.training_data",
+    "keras_archs.compress.fidelity",
     "keras_archs.data.preprocessing",
     "keras_archs.data.pipeline",
     "keras_archs.data.fashion_mnist",

@@ -85,7 +85,11 @@ def test_argument_errors(data_dir, kwargs, error, message):
 
 
 def test_split_error_names_the_accepted_values(data_dir):
-    with pytest.raises(ValueError, match=r"Expected `split` to be one of 'train', 'test'. Received: split='val'"):
+    with pytest.raises(
+        ValueError,
+        match=r"Expected `split` to be one of 'train', 'test', 'validation', 'train_without_validation'. "
+        r"Received: split='val'",
+    ):
         fashion_mnist("val", data_dir=data_dir)
 
 

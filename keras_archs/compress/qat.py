@@ -364,6 +364,8 @@ def _clone_with(model: Any, weights: Mapping[str, list[np.ndarray]]) -> Any:
 def _child_run(folder: pathlib.Path) -> None:
     import tensorflow as tf
 
+    from keras_archs.compress.training_data import evaluate_accuracy  # any model callable as model(x, training=False)
+
     options = json.loads((folder / "options.json").read_text())
     tf_keras = tf_keras_copy._import_tf_keras()
     tfmot = importlib.import_module("tensorflow_model_optimization")  # only ever in this child process
@@ -388,7 +390,9 @@ def _child_run(folder: pathlib.Path) -> None:
     }
     lap("build_tf_keras_model")
     if val is not None:
-        report["val_accuracy_before"] = _evaluate_accuracy(model, val, dtype, options["batch_size"])
+        report["val_accuracy_before"] = evaluate_accuracy(
+            model, (val["x"].astype(dtype), val["y"]), options["batch_size"]
+        )
         lap("evaluate_float")
     variable_names = {name: [v.name for v in model.get_layer(name).weights] for name in start_weights}
     qat_model = _quantize(model, options["preserve"], tf_keras, tfmot)
@@ -396,7 +400,9 @@ def _child_run(folder: pathlib.Path) -> None:
     report["history"] = _fine_tune(tf, tf_keras, qat_model, train, val, dtype, options)
     lap("fit")
     if val is not None:
-        report["val_accuracy_after"] = _evaluate_accuracy(qat_model, val, dtype, options["batch_size"])
+        report["val_accuracy_after"] = evaluate_accuracy(
+            qat_model, (val["x"].astype(dtype), val["y"]), options["batch_size"]
+        )
         lap("evaluate_qat")
     # PQAT: masked kernel entries get zero gradients, so the variables keep their zeros; CQAT assigns the clustered
     # kernel to the variable at every training step (tfmot cluster_preserve_quantize_registry, __call__).
@@ -440,11 +446,6 @@ def _dataset(tf: Any, data: Mapping[str, np.ndarray], dtype: Any, options: Mappi
 
 def _labels(y: np.ndarray) -> np.ndarray:
     return y.argmax(-1) if y.ndim == 2 else y.reshape(-1)
-
-
-def _evaluate_accuracy(model: Any, data: Mapping[str, np.ndarray], dtype: Any, batch_size: int) -> float:
-    predictions = model.predict(data["x"].astype(dtype), batch_size=batch_size, verbose=0)
-    return float((predictions.argmax(-1) == _labels(data["y"])).mean())
 
 
 def _quantize(model: Any, preserve: str | None, tf_keras: Any, tfmot: Any) -> Any:
