@@ -6,31 +6,31 @@ zero. Variants: float32; fp16 weights; weight-only int8 (``mode="dynamic"``); fu
 baseline); each also with ``sparse=True`` (the converter's EXPERIMENTAL_SPARSITY: tensors with enough zeros stored in
 TFLite's sparse format, densified when the interpreter prepares the graph).
 
-Columns: file bytes, change against dense int8, gzip -9 bytes, whether it runs in the LiteRT interpreter (default CPU
-delegate XNNPACK), top-1 agreement with Keras in LiteRT over all evaluation crops and over the confident ones (Keras
-top probability > 0.3) with a 95 % Wilson interval, mean KL(Keras || file), MediaPipe ImageClassifier top-1 agreement
-(when ``.venv-mediapipe`` exists: ``make install``), and with ``--latency`` the LiteRT batch-1 latency (median of
-``--runs`` after ``--warmup``, ``--threads`` threads).
+Columns (``keras_archs.compress.fidelity.compare`` of Keras' and the file's outputs in LiteRT): file bytes, change
+against dense int8, gzip -9 bytes, top-1 agreement with Keras over the confident crops (Keras' top probability > 0.3)
+with its Wilson 95 % interval and a photo-level bootstrap interval, over all crops, mean KL(Keras || file) on both,
+MediaPipe ImageClassifier top-1 agreement with Keras over all crops (when ``.venv-mediapipe`` exists: ``make
+install``), and with ``--latency`` the LiteRT batch-1 latency (median of ``--runs`` after ``--warmup``, ``--threads``
+threads). A variant that does not run in the LiteRT interpreter (default CPU delegate XNNPACK) gets a row saying so.
 
-Images (scikit-image's and matplotlib's sample photos; keras_archs.compress.fidelity's held-out crops are not on
-main yet), split by photo: int8 calibration on random crops of astronaut, rocket and stereo_motorcycle (left view);
-evaluation on multi-crops and random crops of chelsea, coffee and grace_hopper, which play no part in making the files.
-Calibration needs natural photos: calibrated on hubble_deep_field, immunohistochemistry and colorwheel added to the
-first two, the int8 file agreed on 0.67 of the crops; on crops of natural photos, 0.93 (docs/benchmarks.md). Crops are
-rounded to uint8 (what a camera frame holds) for every model.
+Images: the held-out photo protocol of ``keras_archs.compress.fidelity`` (docs/compression.md "Validation
+protocol"): int8 calibration on random-resized crops of the *tuning* photos (``--calibration`` crops, the first of each
+photo's sequence), agreement measured on ``--per-photo`` crops of each of the 24 *held-out* photos, which play no part
+in making the files. Crops are rounded to 0..255 integers (what a camera frame holds) for every model. The photos come
+from installed packages (``make photos``); the script stops and names any that is missing.
 
-Usage: python benchmarks/squeezenet_tflite_sizes.py [--weights PATH|imagenet] [--random-crops 20]
-                                                    [--calibration 200] [--calibration-photos a,b,c]
-                                                    [--evaluation-photos a,b,c] [--variants "label,label"]
+Usage: python benchmarks/squeezenet_tflite_sizes.py [--weights PATH|imagenet] [--per-photo 10] [--seed 0]
+                                                    [--calibration 200] [--variants "label,label"]
                                                     [--latency --runs 100 --warmup 20 --threads 1]
                                                     [--mediapipe-python .venv-mediapipe/bin/python] [--tiny]
-``--tiny``: a random-weight SqueezeNet 1.1 at 64x64 and a handful of crops; the figures mean nothing, the table's
-shape does (the slow test lane runs it).
+``--tiny``: a random-weight SqueezeNet 1.1 at 64x64 and one crop per photo; the figures mean nothing, the table's shape
+does (the slow test lane runs it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import json
 import math
@@ -39,17 +39,13 @@ import pathlib
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-import _photos  # noqa: E402
-
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CALIBRATION_PHOTOS = ("astronaut", "rocket", "stereo_motorcycle")
-EVALUATION_PHOTOS = ("chelsea", "coffee", "grace_hopper")
 VARIANTS = (  # (label, mode, sparse)
     ("float32", "float32", False),
     ("float32 sparse", "float32", True),
@@ -59,17 +55,6 @@ VARIANTS = (  # (label, mode, sparse)
     ("int8 (uint8 I/O)", "int8", False),
     ("int8 (uint8 I/O) sparse", "int8", True),
 )
-CONFIDENT = 0.3  # Keras top probability above which a crop counts as confident (docs/compression.md's protocol)
-
-
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a binomial proportion (Wilson 1927)."""
-    if n == 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
 
 
 def _model(args: argparse.Namespace):
@@ -80,30 +65,17 @@ def _model(args: argparse.Namespace):
     return applications.get_model("SqueezeNet1_0", weights=args.weights), "squeezenet_caffe"
 
 
-def _load(names: list[str]) -> list[np.ndarray]:
-    """RGB float32 photos by name: scikit-image's sample photos, stereo_motorcycle (left view), grace_hopper."""
-    motorcycle, grace_hopper = _photos.load_photos((), extra=True)
-    extra = {"stereo_motorcycle": motorcycle, "grace_hopper": grace_hopper}
-    return [extra[name] if name in extra else _photos.load_photos((name,))[0] for name in names]
+def _crops(size: int, args: argparse.Namespace) -> tuple[np.ndarray, Any]:
+    """(calibration crops of the tuning photos, the held-out crop set), RGB rounded to 0..255 integers."""
+    from keras_archs.compress import fidelity
 
-
-def _crops(size: int, args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    """(calibration crops, evaluation crops), RGB rounded to 0..255 integers, float32."""
-    calibration_photos = _load(args.calibration_photos.split(","))
-    evaluation_photos = _load(args.evaluation_photos.split(","))
-    if args.tiny:
-        calibration = _photos.random_crops(calibration_photos[:2], size, 4, seed=1)
-        evaluation = _photos.random_crops(evaluation_photos[:2], size, 3, seed=2)
-    else:
-        per_photo = math.ceil(args.calibration / len(calibration_photos))
-        calibration = _photos.random_crops(calibration_photos, size, per_photo, seed=1)[: args.calibration]
-        evaluation = np.concatenate(
-            [
-                _photos.multi_crops(evaluation_photos, size),
-                _photos.random_crops(evaluation_photos, size, args.random_crops, seed=2),
-            ]
-        )
-    return np.clip(np.round(calibration), 0, 255), np.clip(np.round(evaluation), 0, 255).astype(np.float32)
+    per_photo = 1 if args.tiny else args.per_photo
+    tuning_photos = len(fidelity.photos("tuning"))
+    calibration_count = 8 if args.tiny else args.calibration
+    tuning = fidelity.crop_set("tuning", math.ceil(calibration_count / tuning_photos), size, seed=args.seed + 1)
+    held_out = fidelity.crop_set("held_out", per_photo, size, seed=args.seed)
+    calibration = np.clip(np.round(tuning.images[:calibration_count]), 0, 255).astype(np.float32)
+    return calibration, dataclasses.replace(held_out, images=np.clip(np.round(held_out.images), 0, 255))
 
 
 def _latency_ms(path: pathlib.Path, x: np.ndarray, args: argparse.Namespace) -> float:
@@ -135,30 +107,28 @@ def _mediapipe(python: pathlib.Path, path: pathlib.Path, images: np.ndarray) -> 
     return np.array([row[0] for row in json.loads(done.stdout)[str(path)]["top1"]])
 
 
-def _row(label, result, reference, outputs, int8_bytes, mediapipe, latency):
-    confident = reference.max(1) > CONFIDENT
-    agree = outputs.argmax(1) == reference.argmax(1)
-    low, high = wilson(int(agree[confident].sum()), int(confident.sum()))
-    kl = float(np.mean(np.sum(reference * (np.log(reference + 1e-12) - np.log(outputs + 1e-12)), axis=1)))
+def _row(label, result, reference, outputs, groups, int8_bytes, mediapipe, latency, threshold) -> str:
+    from keras_archs.compress import fidelity
+
+    measured = fidelity.compare(reference, outputs, threshold, groups=groups)
     gz = len(gzip.compress(result.path.read_bytes(), compresslevel=9, mtime=0))
     change = f"{100 * (result.bytes / int8_bytes - 1):+.1f} %" if int8_bytes else "-"
+    low, high = measured.photo_ci_confident
     mp = mediapipe if isinstance(mediapipe, str) else f"{np.mean(mediapipe == reference.argmax(1)):.3f}"
     ms = "-" if latency is None else f"{latency:.2f}"
-    n = int(confident.sum())
-    on_confident = f"{agree[confident].mean():.3f} [{low:.3f}, {high:.3f}] (n={n})" if n else "- (n=0)"
+    confident, everything, kl_confident, kl_all = measured.cells()
     return (
-        f"| {label} | {result.bytes:,} | {change} | {gz:,} | yes | {agree.mean():.3f} | {on_confident} | {kl:.4f} | "
-        f"{mp} | {ms} |"
+        f"| {label} | {result.bytes:,} | {change} | {gz:,} | {confident} | [{low:.3f}, {high:.3f}] | {everything} | "
+        f"{kl_confident} | {kl_all} | {mp} | {ms} |"
     )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default=str(ROOT.parent / "shared/fixtures/squeezenet/compressed_SqueezeNet.net"))
-    parser.add_argument("--random-crops", type=int, default=20, help="random crops per evaluation photo")
-    parser.add_argument("--calibration", type=int, default=200, help="int8 calibration crops")
-    parser.add_argument("--calibration-photos", default=",".join(CALIBRATION_PHOTOS), help="comma-separated names")
-    parser.add_argument("--evaluation-photos", default=",".join(EVALUATION_PHOTOS), help="comma-separated names")
+    parser.add_argument("--per-photo", type=int, default=10, help="random-resized crops per held-out photo")
+    parser.add_argument("--seed", type=int, default=0, help="the crops' seed (calibration crops: seed + 1)")
+    parser.add_argument("--calibration", type=int, default=200, help="int8 calibration crops of the tuning photos")
     parser.add_argument("--variants", default=None, help="comma-separated labels of VARIANTS to run (default all)")
     parser.add_argument("--latency", action="store_true", help="time each file (run on an idle machine)")
     parser.add_argument("--runs", type=int, default=100)
@@ -168,21 +138,28 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args(argv)
 
+    from keras_archs.compress import fidelity
     from keras_archs.export import TFLiteConversionError, to_tflite
     from keras_archs.export._litert import LiteRTRunner
 
+    missing = fidelity.missing_photos("tuning") + fidelity.missing_photos("held_out")
+    if missing:
+        print("photos not installed (run `make photos`):\n  " + "\n  ".join(missing), file=sys.stderr)
+        return 2
     model, preprocessing = _model(args)
     size = int(model.input_shape[1])
-    calibration, evaluation = _crops(size, args)
+    calibration, held_out = _crops(size, args)
+    evaluation = held_out.images
+    threshold = 0.0 if args.tiny else fidelity.CONFIDENT  # a random network is never confident: count every crop
     mediapipe_python = pathlib.Path(args.mediapipe_python)
     print(
         f"model {model.name}: {len(calibration)} calibration crops, {len(evaluation)} evaluation crops; "
         f"MediaPipe: {mediapipe_python if mediapipe_python.exists() else 'absent (make install)'}"
     )
-    header = "| file | bytes | vs dense int8 | gzip -9 bytes | runs in LiteRT | agreement, all | agreement, confident "
-    header += "[95 % CI] | KL | MediaPipe agreement | latency ms |"
+    header = "| file | bytes | vs dense int8 | gzip -9 bytes | agreement, confident [Wilson] (n) | photo bootstrap "
+    header += "| agreement, all [Wilson] (n) | KL confident | KL all | MediaPipe agreement, all | latency ms |"
     print(header)
-    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = pathlib.Path(tmp)
         results, failed = [], []
@@ -202,7 +179,8 @@ def main(argv=None) -> int:
                     calibration_steps=len(calibration),
                 )
             except TFLiteConversionError as error:
-                failed.append(f"| {label} | - | - | - | no: {str(error).split(': ', 1)[-1][:90]} | | | | | |")
+                reason = str(error).split(": ", 1)[-1][:90]
+                failed.append(f"| {label} | - | - | - | does not run in LiteRT: {reason} | | | | | | |")
                 continue
             results.append((label, result))
         reference = np.asarray(results[0][1].keras_model(evaluation, training=False))
@@ -211,7 +189,7 @@ def main(argv=None) -> int:
             outputs = LiteRTRunner(model_path=result.path)(evaluation)
             latency = _latency_ms(result.path, evaluation, args) if args.latency else None
             mediapipe = _mediapipe(mediapipe_python, result.path, evaluation) if mediapipe_python.exists() else "-"
-            print(_row(label, result, reference, outputs, int8_bytes, mediapipe, latency))
+            print(_row(label, result, reference, outputs, held_out.groups, int8_bytes, mediapipe, latency, threshold))
         for line in failed:
             print(line)
     return 0
