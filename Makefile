@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# MediaPipe lives in its own environment (absl-py conflict with tensorflow-model-optimization, constraints-mediapipe.txt);
+# tests/test_export_mediapipe.py runs tests/mediapipe_runner.py with its Python.
+MP_VENV  ?= .venv-mediapipe
+MP_STAMP := $(MP_VENV)/.installed-stamp
 SHARED ?= ../shared
 DC_NET := $(SHARED)/fixtures/squeezenet/compressed_SqueezeNet.net
 # Keep TF quiet and deterministic-ish on the 2-core CI box.
@@ -12,7 +16,7 @@ export PYTHONHASHSEED ?= 0
 FMNIST := /usr/share/datasets/fashion-mnist
 OPENCV_PHOTOS := /usr/share/doc/opencv-doc/examples
 
-.PHONY: install data photos demo lint test test-slow test-all test-torch clean
+.PHONY: install mediapipe data photos demo lint test test-slow test-all test-torch clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,7 +24,15 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,litert,qat,plot,tfds,photos,jax,notebooks]"
 	touch $(STAMP)
 
-install: $(STAMP) data photos
+$(MP_STAMP): constraints-mediapipe.txt
+	test -x $(MP_VENV)/bin/python || $(PYTHON) -m venv $(MP_VENV)
+	$(MP_VENV)/bin/python -m pip install -q --upgrade pip
+	$(MP_VENV)/bin/python -m pip install -q -c constraints-mediapipe.txt mediapipe
+	touch $(MP_STAMP)
+
+install: $(STAMP) $(MP_STAMP) data photos
+
+mediapipe: $(MP_STAMP)
 
 # The original Fashion-MNIST idx files (Debian package dataset-fashion-mnist). Needs root for apt-get; without it
 # the Fashion-MNIST tests skip and say why.
@@ -78,4 +90,4 @@ test-torch: install
 	KERAS_BACKEND=torch $(BACKEND_LANE) -m "not slow"
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(MP_VENV) build dist *.egg-info .pytest_cache

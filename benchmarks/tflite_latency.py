@@ -123,6 +123,7 @@ def _rows(name: str, args: argparse.Namespace, workdir: pathlib.Path) -> list[li
             preprocessing=preprocessing,
             representative_data=calibration if mode == "int8" else None,
             io_dtype="uint8" if mode == "int8" else None,
+            metadata=False,  # the model as it is, as in the recorded figures; squeezenet_tflite_sizes.py: with metadata
         )
         gzipped = len(gzip.compress(result.path.read_bytes(), compresslevel=9))
         latency = _median_ms(_tflite_call(result.path, x, args.threads), args.runs, args.warmup)

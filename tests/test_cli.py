@@ -275,8 +275,11 @@ def test_export_the_fashion_mnist_model_as_uint8_and_verify(tmp_path, capsys):
 def test_export_a_keras_file_and_the_shipped_archive_and_reject_what_it_cannot_read(tmp_path, capsys):
     saved = tmp_path / "tiny.keras"
     _small_cnn().save(saved)
-    code, out, _ = _run(["export", str(saved), "--out", str(tmp_path / "tiny.tflite"), "--verify", "4"], capsys)
-    assert code == 0 and "verified on 4 random images (no labels)" in out
+    argv = ["export", str(saved), "--out", str(tmp_path / "tiny.tflite"), "--verify", "4"]
+    code, _, err = _run(argv, capsys)  # its normalisation is unknown: a file with metadata cannot take pixels
+    assert code == 2 and "pass --preprocessing" in err and "--no-metadata" in err
+    code, out, _ = _run(argv + ["--no-metadata"], capsys)
+    assert code == 0 and "verified on 4 random images (no labels)" in out and "metadata:" not in out
     assert (tmp_path / "tiny.labels.txt").read_text().splitlines() == [str(i) for i in range(10)]
     # a .kadc archive goes through keras_archs.compress.load (the shipped Fashion-MNIST archive, 288,910 bytes)
     archive = REPO / "saved_models" / "squeezenet_fashion_mnist.kadc"
@@ -284,13 +287,15 @@ def test_export_a_keras_file_and_the_shipped_archive_and_reject_what_it_cannot_r
     code, out, _ = _run(["export", str(archive), "--out", str(out_path), "--labels", "fashion_mnist"], capsys)
     assert code == 0 and out_path.is_file()
     card = json.loads(card_path_for(out_path).read_text())
+    # the archive's model normalises inside (Rescaling) and takes 1 channel: the file takes RGB, grey inside
     assert card["source"]["from"] == "archive squeezenet_fashion_mnist.kadc" and card["input"]["shape"] == [
         1,
         28,
         28,
-        1,
+        3,
     ]
-    assert card["labels"]["source"] == "fashion_mnist"
+    assert card["input"]["preprocessing"]["grey_conversion_inside"] and card["metadata"]["labels_file"] == "labels.txt"
+    assert card["labels"]["source"] == "fashion_mnist" and "metadata: " in out
     corrupt = tmp_path / "corrupt.kadc"
     corrupt.write_bytes(b"KADC")
     code, _, err = _run(["export", str(corrupt), "--out", str(tmp_path / "a.tflite")], capsys)
@@ -298,7 +303,7 @@ def test_export_a_keras_file_and_the_shipped_archive_and_reject_what_it_cannot_r
     code, _, err = _run(["export", "NoSuchNet", "--out", str(tmp_path / "b.tflite")], capsys)
     assert code == 2 and "Unknown model name 'NoSuchNet'" in err
     argv = ["export", str(saved), "--out", str(tmp_path / "c.tflite"), "--mode", "int8", "--representative", "mnist"]
-    code, _, err = _run(argv, capsys)
+    code, _, err = _run(argv + ["--no-metadata"], capsys)
     assert code == 2 and "--representative takes 'fashion_mnist' or a directory" in err
 
 
@@ -315,5 +320,13 @@ def test_export_calibrates_on_a_directory_of_images(tmp_path, capsys):
     assert code == 0 and f"calibrated on 3 images of {images}" in printed
     assert f"verified on 3 images of {images}" in printed
     card = json.loads(card_path_for(out).read_text())
-    assert card["input"]["preprocessing"]["mode"] == "squeezenet_caffe" and card["labels"]["source"] == "imagenet"
-    assert card["calibration_examples"] == 3
+    # the file takes pixels; the registry's Caffe normalisation is inside it
+    assert card["input"]["preprocessing"]["mode"] == "raw" and card["labels"]["source"] == "imagenet"
+    assert card["input"]["preprocessing"]["inside"]["mode"] == "squeezenet_caffe" and card["io_dtype"] == "uint8"
+    assert card["calibration_examples"] == 3 and card["input"]["quantization"]["scale"] == 1.0
+    # --no-metadata: the model's own input, images normalised with the registry's mode
+    code, printed, _ = _run(argv + ["--no-metadata"], capsys)
+    assert code == 0 and f"calibrated on 3 images of {images}" in printed
+    card = json.loads(card_path_for(out).read_text())
+    assert card["input"]["preprocessing"]["mode"] == "squeezenet_caffe" and card["metadata"] is None
+    assert card["io_dtype"] == "int8"

@@ -119,6 +119,7 @@ def fashion_exports(fashion_model, tmp_path_factory):
             labels=CLASS_NAMES,
             labels_source="fashion_mnist",
             source="SqueezeNet1_1 weights=fashion_mnist",
+            metadata=False,  # the model as it is (1-channel input); the metadata files: tests/test_export_mediapipe.py
         )
     return exports
 
@@ -168,7 +169,7 @@ def test_fashion_mnist_sizes_card_and_labels(fashion_exports):
 
 def test_squeezenet_imagenet_layout_float32_is_exact_and_ships_imagenet_labels(tmp_path):
     model = applications.get_model("SqueezeNet1_1", weights=None, input_shape=(64, 64, 3))
-    result = to_tflite(model, tmp_path / "squeezenet.tflite", preprocessing="squeezenet_caffe")
+    result = to_tflite(model, tmp_path / "squeezenet.tflite", preprocessing="squeezenet_caffe", metadata=False)
     data = np.random.default_rng(0).normal(0, 60, (3, 64, 64, 3)).astype(np.float32)
     check = verify_tflite(result.path, model, data)
     assert check.max_abs_diff < 1e-5 and check.top1_agreement == 1.0 and check.tflite_accuracy is None
@@ -193,6 +194,7 @@ def test_cifar_resnet20_int8_from_a_labelled_dataset(tmp_path):
         calibration_steps=40,
         labels=[f"class {i}" for i in range(10)],
         preprocessing="tf",
+        metadata=False,
     )
     assert result.calibration_examples == 40 and result.input.dtype == "int8" and result.float_ops == ()
     check = verify_tflite(result.path, model, dataset)
@@ -208,7 +210,12 @@ def test_mobilenet_small_int8_with_float_io(tmp_path):
     _estimate_batch_statistics(model, _varied_images(64, 32, seed=20))
     calibration, data = _varied_images(64, 32, seed=21), _varied_images(40, 32, seed=22)
     int8 = to_tflite(
-        model, tmp_path / "mobilenet_int8.tflite", mode="int8", representative_data=calibration, io_dtype="float32"
+        model,
+        tmp_path / "mobilenet_int8.tflite",
+        mode="int8",
+        representative_data=calibration,
+        io_dtype="float32",
+        metadata=False,
     )
     assert int8.input.dtype == "float32" and int8.input.scale is None and int8.output.dtype == "float32"
     check = verify_tflite(int8.path, model, iter([data[:10], data[10:]]))  # an iterable of batches
@@ -222,9 +229,9 @@ def test_mobilenet_small_int8_with_float_io(tmp_path):
 def test_caffe_lrn_converts_with_builtins_and_stays_float_in_int8(tmp_path):
     model = _tiny(lambda x: LocalResponseNormalization(size=5, alpha=1e-2, beta=0.75, k=1.0)(x), name="lrn")
     data = np.random.default_rng(3).uniform(0, 5, (16, 8, 8, 6)).astype(np.float32)
-    exact = to_tflite(model, tmp_path / "lrn.tflite")
+    exact = to_tflite(model, tmp_path / "lrn.tflite", metadata=False)
     assert verify_tflite(exact.path, model, data).max_abs_diff < 1e-5
-    quantized = to_tflite(model, tmp_path / "lrn_int8.tflite", mode="int8", representative_data=data)
+    quantized = to_tflite(model, tmp_path / "lrn_int8.tflite", mode="int8", representative_data=data, metadata=False)
     assert "POW" in quantized.float_ops  # no int8 POW kernel: recorded in the result and the card
     assert "POW" in json.loads(quantized.card_path.read_text())["float_ops"]
 
@@ -232,14 +239,14 @@ def test_caffe_lrn_converts_with_builtins_and_stays_float_in_int8(tmp_path):
 def test_inception_resnet_scale_layer_converts(tmp_path):
     model = _tiny(lambda x: CustomScaleLayer(0.2)([x, x]), name="scaled")
     data = np.random.default_rng(4).uniform(0, 1, (4, 8, 8, 6)).astype(np.float32)
-    result = to_tflite(model, tmp_path / "scaled.tflite", mode="dynamic")
+    result = to_tflite(model, tmp_path / "scaled.tflite", mode="dynamic", metadata=False)
     assert verify_tflite(result.path, model, data).max_abs_diff < 1e-3
 
 
 def test_an_op_without_builtin_kernel_is_named_and_nothing_is_written(tmp_path):
     model = _tiny(lambda x: _Igamma()(x), name="igamma")
     with pytest.raises(TFLiteConversionError, match="Igamma") as info:
-        to_tflite(model, tmp_path / "out" / "igamma.tflite")
+        to_tflite(model, tmp_path / "out" / "igamma.tflite", metadata=False)
     assert info.value.ops == ("Igamma",) and "Flex" in str(info.value)
     assert not (tmp_path / "out").exists()
 
@@ -250,11 +257,37 @@ def test_batch_size_two_pads_the_last_batch(tmp_path):
     outputs = keras.layers.Dense(8, activation="softmax")(keras.layers.Dense(32, activation="relu")(inputs))
     model = keras.Model(inputs, outputs, name="mlp")
     data = np.random.default_rng(7).normal(0, 2, (45, 16)).astype(np.float32)
-    result = to_tflite(model, tmp_path / "batch2.tflite", mode="int8", representative_data=data[:5], batch_size=2)
+    result = to_tflite(
+        model, tmp_path / "batch2.tflite", mode="int8", representative_data=data[:5], batch_size=2, metadata=False
+    )
     assert result.input.shape == (2, 16) and result.calibration_examples == 4  # whole batches only
     check = verify_tflite(result.path, model, data[:5])  # 5 examples: the last batch is padded
     assert check.examples == 5
     _assert_matches_an_input_sensitive_reference(result.path, model, data, relative=0.2, agreement=0.8)
+
+
+def test_sparse_stores_pruned_weights_smaller_and_computes_the_same(tmp_path):
+    """sparse=True (EXPERIMENTAL_SPARSITY): a kernel with 80 % zeros is stored in TFLite's sparse format and densified
+    by a DENSIFY op; same outputs, smaller file. Dense weights give the same file size either way."""
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64,), name="features")
+    dense = keras.layers.Dense(256, name="pruned")
+    model = keras.Model(inputs, keras.layers.Dense(4, activation="softmax")(dense(inputs)), name="pruned_mlp")
+    kernel, bias = dense.get_weights()
+    kernel[np.random.default_rng(1).random(kernel.shape) < 0.8] = 0.0
+    dense.set_weights([kernel, bias])
+    data = np.random.default_rng(2).normal(0, 1, (8, 64)).astype(np.float32)
+    plain = to_tflite(model, tmp_path / "dense.tflite", metadata=False)
+    sparse = to_tflite(model, tmp_path / "sparse.tflite", metadata=False, sparse=True)
+    assert sparse.bytes < 0.6 * plain.bytes, (sparse.bytes, plain.bytes)
+    assert json.loads(sparse.card_path.read_text())["sparse"] is True
+    from keras_archs.export import _litert
+
+    runner = _litert.LiteRTRunner(model_path=sparse.path)
+    assert "DENSIFY" in {name for name, _ in _litert.op_names(runner.interpreter)}
+    assert verify_tflite(sparse.path, model, data).max_abs_diff < 1e-5
+    with pytest.raises(TypeError, match=r"Received: sparse='yes'"):
+        to_tflite(model, tmp_path / "bad.tflite", metadata=False, sparse="yes")
 
 
 # --- the written set ----------------------------------------------------------------------------------------------
@@ -262,8 +295,10 @@ def test_batch_size_two_pads_the_last_batch(tmp_path):
 
 def test_a_new_export_replaces_the_whole_set_and_its_card_describes_it(tmp_path):
     model = _tiny(lambda x: x)
-    first = to_tflite(model, tmp_path / "m.tflite", labels=["a", "b", "c", "d"])
-    second = to_tflite(model, tmp_path / "m.tflite", mode="dynamic", labels=["w", "x", "y", "z"], labels_source="toy")
+    first = to_tflite(model, tmp_path / "m.tflite", labels=["a", "b", "c", "d"], metadata=False)
+    second = to_tflite(
+        model, tmp_path / "m.tflite", mode="dynamic", labels=["w", "x", "y", "z"], labels_source="toy", metadata=False
+    )
     card = json.loads(second.card_path.read_text())
     assert card["sha256"] == second.sha256 != first.sha256 and card["mode"] == "dynamic"
     assert card["labels"]["source"] == "toy" and second.labels_path.read_text() == "w\nx\ny\nz\n"
@@ -272,7 +307,7 @@ def test_a_new_export_replaces_the_whole_set_and_its_card_describes_it(tmp_path)
 
 def test_a_failed_write_leaves_no_card_and_no_temporaries(tmp_path, monkeypatch):
     model = _tiny(lambda x: x)
-    to_tflite(model, tmp_path / "tiny.tflite")
+    to_tflite(model, tmp_path / "tiny.tflite", metadata=False)
     real_replace = os.replace
 
     def failing_replace(source, target):
@@ -282,7 +317,7 @@ def test_a_failed_write_leaves_no_card_and_no_temporaries(tmp_path, monkeypatch)
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
-        to_tflite(model, tmp_path / "tiny.tflite", mode="dynamic")
+        to_tflite(model, tmp_path / "tiny.tflite", mode="dynamic", metadata=False)
     # the new .tflite went in first; the old card, which described the old file, is gone; nothing half-written stays
     assert not (tmp_path / "tiny.json").exists()
     assert not [p for p in tmp_path.iterdir() if _files.PARTIAL_MARKER in p.name]
@@ -317,7 +352,7 @@ def tiny_model():
 )
 def test_argument_errors_name_the_argument(tiny_model, tmp_path, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        to_tflite(tiny_model, tmp_path / "m.tflite", **kwargs)
+        to_tflite(tiny_model, tmp_path / "m.tflite", **{"metadata": False, **kwargs})
     assert list(tmp_path.iterdir()) == []
 
 
@@ -330,9 +365,9 @@ def test_path_model_and_data_type_errors(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="fixed input size"):
         to_tflite(variable, tmp_path / "m.tflite")
     with pytest.raises(TypeError, match="representative_data"):
-        to_tflite(tiny_model, tmp_path / "m.tflite", mode="int8", representative_data=42)
+        to_tflite(tiny_model, tmp_path / "m.tflite", mode="int8", representative_data=42, metadata=False)
     with pytest.raises(ValueError, match="no examples|fewer than"):
-        to_tflite(tiny_model, tmp_path / "m.tflite", mode="int8", representative_data=[])
+        to_tflite(tiny_model, tmp_path / "m.tflite", mode="int8", representative_data=[], metadata=False)
     with pytest.raises(FileNotFoundError, match="No .tflite file"):
         verify_tflite(tmp_path / "missing.tflite", tiny_model, np.zeros((1, 8, 8, 6)))
 
@@ -360,8 +395,18 @@ def test_export_imports_neither_data_nor_compress(tmp_path):
         inputs = keras.Input((4, 4, 3), name="x")
         model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(inputs)))
         data = np.random.default_rng(0).uniform(-1, 1, (8, 4, 4, 3)).astype("float32")
-        result = export.to_tflite(model, {str(tmp_path / "m.tflite")!r}, mode="int8", representative_data=data)
+        result = export.to_tflite(
+            model, {str(tmp_path / "m.tflite")!r}, mode="int8", representative_data=data, metadata=False
+        )
         assert export.verify_tflite(result.path, model, data).examples == 8
+        # with metadata: a model that normalises inside (Rescaling) takes pixels as it is; metadata embedded
+        pixels = keras.Input((4, 4, 3), name="pixels")
+        scaled = keras.layers.Rescaling(1 / 255)(pixels)
+        raw = keras.Model(pixels, keras.layers.Dense(3, activation="softmax")(keras.layers.Flatten()(scaled)))
+        images = np.random.default_rng(1).uniform(0, 255, (8, 4, 4, 3)).astype("float32")
+        embedded = export.to_tflite(raw, {str(tmp_path / "p.tflite")!r}, mode="int8", representative_data=images)
+        assert embedded.metadata is not None and export.read_metadata(embedded.path.read_bytes())[1]
+        assert export.verify_tflite(embedded.path, raw, images).examples == 8
         for mode in export.PREPROCESSING_MODES:
             export.describe_preprocessing(mode)
         export.resolve_labels("imagenet", 1000)
@@ -385,7 +430,9 @@ def test_every_registered_model_converts_float32_and_dynamic(name, tmp_path):
     data = np.random.default_rng(0).uniform(-1, 1, (2, size, size, 3)).astype(np.float32)
     results = {}
     for mode in ("float32", "dynamic"):
-        result = to_tflite(model, tmp_path / f"{name}_{mode}.tflite", mode=mode, preprocessing=spec.preprocessing)
+        result = to_tflite(
+            model, tmp_path / f"{name}_{mode}.tflite", mode=mode, preprocessing=spec.preprocessing, metadata=False
+        )
         results[mode] = (result.bytes, verify_tflite(result.path, model, data))
         result.path.unlink()  # VGG-sized files: keep the disk use of the run small
     (float_bytes, exact), (dynamic_bytes, dynamic) = results["float32"], results["dynamic"]
@@ -408,6 +455,7 @@ def test_fashion_mnist_full_test_set_accuracy_in_the_interpreter(fashion_model, 
         mode=mode,
         representative_data=calibration if mode == "int8" else None,
         io_dtype="uint8" if mode == "int8" else None,
+        metadata=False,
     )
     check = verify_tflite(result.path, fashion_model, images, labels)
     assert check.examples == 10_000

@@ -32,7 +32,12 @@ def identity_exports(tmp_path_factory):
     calibration = np.random.default_rng(0).uniform(-3, 5, (50, WIDTH)).astype(np.float32)
     return {
         io: to_tflite(
-            _identity_model(), folder / f"{io}.tflite", mode="int8", representative_data=calibration, io_dtype=io
+            _identity_model(),
+            folder / f"{io}.tflite",
+            mode="int8",
+            representative_data=calibration,
+            io_dtype=io,
+            metadata=False,  # not an image model: the file is the model as it is
         )
         for io in ("float32", "int8", "uint8")
     }
@@ -109,7 +114,7 @@ def test_runner_on_a_variable_batch_file_resizes_and_on_a_fixed_batch_pads(tmp_p
     variable = _litert.LiteRTRunner(model_content=content, max_batch=2)
     assert variable.variable_batch and variable.batch == 2
     np.testing.assert_allclose(variable(x), x, atol=1e-5)
-    fixed = to_tflite(model, tmp_path / "batch3.tflite", batch_size=3)
+    fixed = to_tflite(model, tmp_path / "batch3.tflite", batch_size=3, metadata=False)
     runner = _litert.LiteRTRunner(model_path=fixed.path)
     assert not runner.variable_batch and runner.batch == 3
     np.testing.assert_allclose(runner(x), x, atol=1e-5)  # chunks of 3, the last one padded

@@ -4,8 +4,9 @@ The registry (``keras_archs.registry``) is a passive table: each family module d
 binds them to its constructor with ``@registry.register`` when it is imported. This package imports every family, so
 code that looks models up by name imports it (``from keras_archs import applications``) and uses
 ``applications.get_spec`` / ``list_models`` / ``get_model`` / ``all_specs``. Importing it also registers the
-package's custom layers with Keras (``LocalResponseNormalization``, ``ZeroPaddedIdentity``, ``CustomScaleLayer``), so
-``keras.saving.load_model`` can read ``.keras`` files that hold them.
+package's custom layers with Keras (``LocalResponseNormalization``, ``ZeroPaddedIdentity``, ``CustomScaleLayer``, and
+``ImagePreprocessing`` / ``GreyFromRGB`` of :mod:`.preprocessing`: ``include_preprocessing=True`` and mobile exports),
+so ``keras.saving.load_model`` can read ``.keras`` files that hold them.
 
 A new family is one module here (constants -> blocks -> trunk -> specs -> constructors) plus one import line below;
 see docs/adding_a_model.md.
@@ -19,6 +20,7 @@ from keras_archs.applications import (  # noqa: F401  (each module registers its
     inception_v3,
     inception_v4,
     mobilenet,
+    preprocessing,
     resnet,
     squeezenet,
     vgg,

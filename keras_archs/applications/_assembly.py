@@ -4,13 +4,24 @@
 one :class:`~keras_archs.applications._validation.KerasArguments` value and the family's trunk; it validates (keras'
 checks, keras' messages), creates the input, runs the trunk, adds the classifier or the global pooling, creates the
 Functional model and loads ``weights``. :func:`keras_constructor` makes the public constructor of a model whose
-signature is exactly keras.applications' eight arguments, so a family with several such models (ResNet50 ...
-ResNet152V2) writes that signature once.
+signature is exactly keras.applications' eight arguments (plus ``include_preprocessing``), so a family with several
+such models (ResNet50 ... ResNet152V2) writes that signature once.
+
+``include_preprocessing=True`` (keras.applications' ConvNeXt / EfficientNetV2 / MobileNetV3 argument; default False
+here, so the keras.applications twins stay identical to keras') puts the spec's normalisation in the model as an
+``ImagePreprocessing`` layer right after the input: the model then takes RGB pixels 0..255. The layer has no weights,
+so every weight file loads as without it.
+
+Every model :func:`build` or :func:`shipped_model` returns carries a :class:`ModelOrigin` in its
+``keras_archs_origin`` attribute (registry name, paper, what its input expects, where its weights come from and their
+licence), which ``keras_archs.export`` reads for the TFLite metadata and the card. It lives on the Python object only:
+a ``.keras`` round trip drops it (the ``ImagePreprocessing`` layer, when there is one, stays).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import keras
@@ -21,9 +32,13 @@ from keras_archs import weights as weights_lib
 from keras_archs.applications import _validation
 from keras_archs.applications._blocks import channel_axis
 from keras_archs.applications._validation import KerasArguments, Messages
+from keras_archs.applications.preprocessing import ImagePreprocessing
 
 __all__ = [
     "KerasArguments",
+    "ModelArguments",
+    "ModelOrigin",
+    "ORIGIN_ATTRIBUTE",
     "build",
     "keras_constructor",
     "image_input",
@@ -42,6 +57,66 @@ Head = Callable[[Any, int, Any], Any]
 Trunk = Callable[[Any], Any]
 
 KERAS_WEIGHTS_SOURCE = "keras.applications (storage.googleapis.com/tensorflow/keras-applications)"
+# The model attribute that holds its ModelOrigin (keras_archs.export.mobile reads it by this name).
+ORIGIN_ATTRIBUTE = "keras_archs_origin"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ModelArguments(KerasArguments):
+    """keras.applications' eight arguments plus ``include_preprocessing`` (module docstring); a family passes
+    ``ModelArguments.of(locals())`` to :func:`build`."""
+
+    include_preprocessing: Any = False
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelOrigin:
+    """Where a model built by a registry constructor comes from (its ``keras_archs_origin`` attribute).
+
+    Attributes:
+        model: The registry name ("SqueezeNet1_0").
+        paper: The architecture's citation.
+        preprocessing: What the model's input expects: the spec's mode ("caffe", "squeezenet_caffe", "tf",
+            "torch"), or "raw" (RGB pixels 0..255) when the normalisation is inside the model.
+        weights: The weights tag, the weights file's name, or None (random initialisation).
+        weights_source: Where the weights come from (the registry entry's source; for a file, whether it is one of
+            the registry's files, by its hash).
+        weights_license: Their licence ("unknown ..." for a file that is none of the registry's).
+    """
+
+    model: str
+    paper: str
+    preprocessing: str
+    weights: str | None
+    weights_source: str
+    weights_license: str
+
+
+def _weights_origin(spec: registry.ModelSpec, weights: Any, include_top: bool, variant: Mapping[str, Any]) -> tuple:
+    """(weights, source, licence) for :class:`ModelOrigin`; a file is recognised by its hash among the spec's."""
+    if weights is None:
+        return None, "none: random initialisation (weights=None)", "none (random initialisation, no trained weights)"
+    if isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights)):
+        name, digests = os.path.basename(os.fspath(weights)), {}
+        for entry in spec.weights:
+            if entry.file_hash is None:
+                continue
+            algorithm = "sha256" if len(entry.file_hash) == 64 else "md5"  # keras' convention (weights.fetch)
+            if algorithm not in digests:
+                digests[algorithm] = weights_lib.file_hash(weights, algorithm)
+            if digests[algorithm] == entry.file_hash.lower():
+                return name, f"{entry.source} (identical to the registry's {entry.tag!r} file)", entry.license
+        return name, f"file {name} (not one of the registry's files)", "unknown (weights from a file)"
+    entry = spec.find_weights(weights, include_top, **variant)
+    if entry is None:
+        return str(weights), "", "unknown"
+    return str(weights), entry.source, entry.license
+
+
+def _set_origin(model: keras.Model, spec: registry.ModelSpec, preprocessing: str, weights: tuple) -> None:
+    name, source, license = weights
+    origin = ModelOrigin(spec.name, spec.paper, preprocessing, name, source, license)
+    object.__setattr__(model, ORIGIN_ATTRIBUTE, origin)  # a plain attribute: not tracked, not saved
 
 
 def image_input(input_tensor: Any, input_shape: tuple) -> Any:
@@ -85,7 +160,8 @@ def build(
 
     Args:
         spec: The registered model (sizes, weight entries, name in messages).
-        arguments: The eight keras.applications arguments; ``name`` must be set (families fill in their default).
+        arguments: The eight keras.applications arguments (a :class:`ModelArguments`: with
+            ``include_preprocessing``); ``name`` must be set (families fill in their default).
         trunk: ``trunk(image_input) -> features``.
         top: The classifier added with ``include_top=True``.
         messages: keras' wording for the weights/classes errors of this family.
@@ -97,14 +173,17 @@ def build(
         weight_variant: Constructor arguments that select a weight file (MobileNet's alpha and rows).
 
     Returns:
-        The Functional model with its weights loaded.
+        The Functional model with its weights loaded and its :class:`ModelOrigin`.
     """
+    include_preprocessing = getattr(arguments, "include_preprocessing", False)
+    _validation.check_flag("include_preprocessing", include_preprocessing)
     if input_shape is None:
         input_shape = _validation.validate_arguments(
             spec, arguments, messages, default_size=default_size, min_size=min_size
         )
     img_input = image_input(arguments.input_tensor, input_shape)
-    features = trunk(img_input)
+    pixels = ImagePreprocessing(spec.preprocessing, name="preprocessing")(img_input) if include_preprocessing else None
+    features = trunk(img_input if pixels is None else pixels)
     if arguments.include_top:
         outputs = top(features, arguments.classes, arguments.classifier_activation)
     else:
@@ -114,6 +193,8 @@ def build(
     weights_lib.load_into(
         model, arguments.weights, spec=spec, include_top=arguments.include_top, variant=weight_variant or {}
     )
+    weights = _weights_origin(spec, arguments.weights, arguments.include_top, weight_variant or {})
+    _set_origin(model, spec, "raw" if include_preprocessing else spec.preprocessing, weights)
     return model
 
 
@@ -126,7 +207,8 @@ def keras_constructor(
     default_name: str,
     doc: str,
 ) -> Callable[..., keras.Model]:
-    """A public constructor with keras.applications' eight arguments, in keras' order, with keras' defaults.
+    """A public constructor with keras.applications' eight arguments, in keras' order, with keras' defaults, and
+    ``include_preprocessing=False`` after them.
 
     Args:
         build_model: ``build_model(arguments) -> keras.Model`` (the family builder with the model's row bound).
@@ -146,12 +228,9 @@ def keras_constructor(
         classes: int = 1000,
         classifier_activation: Any = "softmax",
         name: str = default_name,
+        include_preprocessing: bool = False,
     ) -> keras.Model:
-        return build_model(
-            KerasArguments(
-                include_top, weights, input_tensor, input_shape, pooling, classes, classifier_activation, name
-            )
-        )
+        return build_model(ModelArguments.of(locals()))
 
     constructor.__name__ = constructor.__qualname__ = constructor_name
     constructor.__module__ = module
@@ -196,6 +275,14 @@ def shipped_model(
     model = keras.saving.load_model(weights_lib.fetch(entry), compile=False)
     if arguments.get("name") is not None:
         model.name = arguments["name"]
+    first = next((layer for layer in model.layers if not isinstance(layer, layers.InputLayer)), None)
+    normalises = isinstance(first, (layers.Rescaling, ImagePreprocessing))
+    if arguments.get("include_preprocessing") and not normalises:
+        raise ValueError(
+            f"weights={tag!r} is a trained {spec.name} shipped whole that does not normalise its input inside; it "
+            "cannot be built with include_preprocessing=True. Received: include_preprocessing=True"
+        )
+    _set_origin(model, spec, "raw" if normalises else spec.preprocessing, (tag, entry.source, entry.license))
     return model
 
 
@@ -273,9 +360,10 @@ class SmallVariant(NamedTuple):
 
 
 def small_variant(build_model: Callable[[KerasArguments], keras.Model], size: int, name: str) -> SmallVariant:
-    """A :class:`SmallVariant` from a family builder that takes :class:`KerasArguments`."""
+    """A :class:`SmallVariant` from a family builder that takes :class:`KerasArguments` (a :class:`ModelArguments`,
+    so ``include_preprocessing`` is accepted too)."""
 
     def build(**arguments: Any) -> keras.Model:
-        return build_model(KerasArguments(**{"weights": None, "name": name, **arguments}))
+        return build_model(ModelArguments(**{"weights": None, "name": name, **arguments}))
 
     return SmallVariant(build, size)

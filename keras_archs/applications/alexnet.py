@@ -190,6 +190,7 @@ def AlexNet(
     classifier_activation: Any = "softmax",
     name: str | None = None,
     layout: str = "torchvision",
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates AlexNet in torchvision's single-tower layout or Caffe's two-group layout.
 
@@ -206,6 +207,10 @@ def AlexNet(
         name: Model name; default ``"alexnet"`` / ``"alexnet_caffe"``.
         layout: ``"torchvision"`` (default, 61,100,840 parameters) or ``"caffe"`` (two filter groups and LRN,
             60,965,224 parameters).
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "torch" for the torchvision
+            layout, "caffe" for Caffe's), with an ``ImagePreprocessing`` layer that has no weights (weight files load
+            unchanged).
 
     Returns:
         A ``keras.Model``. Preprocess inputs with :func:`preprocess_input` (same ``layout``).
@@ -221,7 +226,7 @@ def AlexNet(
         (None, 6, 6, 256)
     """
     _validation.check_choice("layout", layout, LAYOUTS)
-    return build_alexnet(SPECS[LAYOUT_SPECS[layout]], LAYOUTS[layout], KerasArguments.of(locals()))
+    return build_alexnet(SPECS[LAYOUT_SPECS[layout]], LAYOUTS[layout], _assembly.ModelArguments.of(locals()))
 
 
 def preprocess_input(x: Any, data_format: str | None = None, layout: str = "torchvision") -> Any:

@@ -42,7 +42,6 @@ from keras import layers
 
 from keras_archs import registry
 from keras_archs.applications import _assembly, _blocks, _validation
-from keras_archs.applications._validation import KerasArguments
 
 # --- constants ------------------------------------------------------------------------------------------------------
 
@@ -394,6 +393,7 @@ def CifarResNet(
     classes: int = 10,
     classifier_activation: Any = "softmax",
     name: str | None = None,
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates a CIFAR ResNet (He et al. 2016a, Sec. 4.2; pre-activation bottlenecks: He et al. 2016b).
 
@@ -417,6 +417,9 @@ def CifarResNet(
         classes: Number of classes (10 for CIFAR-10, 100 for CIFAR-100).
         classifier_activation: Activation of ``predictions``.
         name: Model name; default from :func:`default_name` (``"cifar_resnet20"``).
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``.
@@ -439,7 +442,7 @@ def CifarResNet(
     with graph_recursion_limit(depth):
         return _assembly.build(
             _spec_for(depth, block, preact, plain, shortcut),
-            KerasArguments.of(locals()).replace(name=name or default_name(depth, block, preact, plain)),
+            _assembly.ModelArguments.of(locals()).replace(name=name or default_name(depth, block, preact, plain)),
             functools.partial(cifar_resnet_features, **config),
         )
 

@@ -213,6 +213,7 @@ def GoogLeNet(
     classifier_activation: Any = "softmax",
     name: str = "googlenet",
     aux_logits: bool = False,
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates GoogLeNet (Inception v1) as in Szegedy et al. 2015, Table 1 (also exported as ``InceptionV1``).
 
@@ -233,6 +234,9 @@ def GoogLeNet(
             ``[main, aux1, aux2]``. For training; weight their losses by :data:`AUX_LOSS_WEIGHT`. Their flatten size
             (4x4x128 at 224) depends on the input size. Drop them for inference with
             ``keras.Model(model.inputs, model.outputs[0])`` (shares the weights).
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "caffe"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``. Preprocess inputs with :func:`preprocess_input` ("caffe").
@@ -248,7 +252,7 @@ def GoogLeNet(
         >>> [tuple(output.shape) for output in model.outputs]
         [(None, 10), (None, 10), (None, 10)]
     """
-    return build_googlenet(SPEC, KerasArguments.of(locals()), aux_logits=aux_logits)
+    return build_googlenet(SPEC, _assembly.ModelArguments.of(locals()), aux_logits=aux_logits)
 
 
 InceptionV1 = GoogLeNet

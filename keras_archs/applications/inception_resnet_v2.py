@@ -182,6 +182,7 @@ def InceptionResNetV2(
     classes=1000,
     classifier_activation="softmax",
     name="inception_resnet_v2",
+    include_preprocessing=False,
 ):
     """Instantiates Inception-ResNet v2 (Szegedy et al. 2017, arXiv:1602.07261), same graph as keras.applications'.
 
@@ -196,6 +197,9 @@ def InceptionResNetV2(
         classes: Number of classes of the classifier (1000 for the imagenet top).
         classifier_activation: Activation of ``predictions``; only None or "softmax" with pretrained weights.
         name: Model name.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``. Preprocess its inputs with :func:`preprocess_input` (pixels scaled to [-1, 1]).
@@ -204,7 +208,7 @@ def InceptionResNetV2(
         ValueError: For invalid ``weights``, ``classes``, ``input_shape``, ``pooling`` or ``classifier_activation``
             (keras.applications' messages for the checks keras makes).
     """
-    return build_inception_resnet_v2(SPEC, KerasArguments.of(locals()))
+    return build_inception_resnet_v2(SPEC, _assembly.ModelArguments.of(locals()))
 
 
 # Both are the same as InceptionV3's ("tf" mode: pixels scaled to [-1, 1]; ImageNet class names), like keras'.

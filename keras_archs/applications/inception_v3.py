@@ -246,6 +246,7 @@ def InceptionV3(
     classifier_activation="softmax",
     name="inception_v3",
     aux_logits=False,
+    include_preprocessing=False,
 ):
     """Instantiates Inception v3 (Szegedy et al. 2016, arXiv:1512.00567), same graph as keras.applications'.
 
@@ -267,6 +268,9 @@ def InceptionV3(
             head starts random; to restore a checkpoint of the whole two-output model, call ``model.load_weights``.
             Drop the head for inference with ``keras.Model(model.inputs, model.outputs[0])`` (shares the weights).
             Requires ``include_top=True`` and an input of at least 107x107.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``. Preprocess its inputs with :func:`preprocess_input` (pixels scaled to [-1, 1]).
@@ -283,7 +287,7 @@ def InceptionV3(
         >>> [tuple(output.shape) for output in model.outputs]
         [(None, 10), (None, 10)]
     """
-    return build_inception_v3(SPEC, KerasArguments.of(locals()), aux_logits=aux_logits)
+    return build_inception_v3(SPEC, _assembly.ModelArguments.of(locals()), aux_logits=aux_logits)
 
 
 def preprocess_input(x, data_format=None):

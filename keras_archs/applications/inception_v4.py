@@ -189,6 +189,7 @@ def InceptionV4(
     classes=1000,
     classifier_activation="softmax",
     name="inception_v4",
+    include_preprocessing=False,
 ):
     """Instantiates Inception-v4 (Szegedy et al. 2017, arXiv:1602.07261), with keras.applications' arguments.
 
@@ -203,6 +204,9 @@ def InceptionV4(
         classes: Number of classes of the classifier.
         classifier_activation: Activation of ``predictions``; only None or "softmax" with pretrained weights.
         name: Model name.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``. Preprocess its inputs with :func:`preprocess_input` (pixels scaled to [-1, 1]).
@@ -217,7 +221,7 @@ def InceptionV4(
         >>> model.output_shape
         (None, 1, 1, 1536)
     """
-    return build_inception_v4(SPEC, KerasArguments.of(locals()))
+    return build_inception_v4(SPEC, _assembly.ModelArguments.of(locals()))
 
 
 # --- small variants for the test-suite (not registered; see _assembly.SmallVariant) ------------------------------

@@ -244,6 +244,7 @@ def MobileNet(
     classes: int = 1000,
     classifier_activation: Any = "softmax",
     name: str | None = None,
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates MobileNet v1, a drop-in replacement for ``keras.applications.MobileNet`` (same argument order).
 
@@ -262,6 +263,9 @@ def MobileNet(
         classes: Number of classes (1000 with ImageNet weights and top).
         classifier_activation: Activation of "predictions"; only ``"softmax"`` or ``None`` with pretrained weights.
         name: Model name; default ``f"mobilenet_{alpha:0.2f}_{rows}"`` as in keras.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``.
@@ -281,7 +285,7 @@ def MobileNet(
         >>> model.name, model.count_params()
         ('mobilenet_0.25_128', 475544)
     """
-    arguments = KerasArguments.of(locals())
+    arguments = _assembly.ModelArguments.of(locals())
     shape, rows = _validate(SPEC, arguments, alpha=alpha, depth_multiplier=depth_multiplier, dropout=dropout)
     return _assembly.build(
         SPEC,

@@ -45,7 +45,6 @@ from keras import layers
 
 from keras_archs import imagenet_utils, registry
 from keras_archs.applications import _assembly, _blocks, _validation
-from keras_archs.applications._validation import KerasArguments
 
 # --- constants ------------------------------------------------------------------------------------------------------
 
@@ -317,6 +316,7 @@ def SqueezeNet(
     bypass: str | None = None,
     batch_norm: bool = False,
     small_input: bool = False,
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates SqueezeNet 1.0 or 1.1, with the same arguments as the keras.applications constructors.
 
@@ -345,6 +345,9 @@ def SqueezeNet(
         small_input: Not in the paper. For 28-32 px inputs: a 3x3 stride-1 stem (64 filters) and 2x2 stride-2
             max-pools in place of the ImageNet stem and 3x3/2 pools; the fire modules are unchanged. Default input
             32x32, minimum 8x8.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "squeezenet_caffe"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``.
@@ -373,7 +376,7 @@ def SqueezeNet(
     _validation.check_flag("batch_norm", batch_norm)
     _validation.check_flag("small_input", small_input)
     spec = SPECS[SPEC_NAMES[version]]
-    keras_arguments = KerasArguments.of(arguments)
+    keras_arguments = _assembly.ModelArguments.of(arguments)
     input_shape = _validation.validate_arguments(
         spec,
         keras_arguments,

@@ -48,7 +48,6 @@ from keras import layers
 
 from keras_archs import registry
 from keras_archs.applications import _assembly, _blocks, cifar_resnet
-from keras_archs.applications._validation import KerasArguments
 
 # --- constants ------------------------------------------------------------------------------------------------------
 
@@ -197,6 +196,7 @@ def WideResNet(
     classes: int = 10,
     classifier_activation: Any = "softmax",
     name: str | None = None,
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates a Wide ResNet WRN-``depth``-``width`` (Zagoruyko & Komodakis 2016).
 
@@ -218,6 +218,9 @@ def WideResNet(
         classes: Number of classes (10 for CIFAR-10, 100 for CIFAR-100).
         classifier_activation: Activation of ``predictions``.
         name: Model name; default from :func:`default_name` (``"wide_resnet28_10"``).
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``.
@@ -239,7 +242,7 @@ def WideResNet(
     with cifar_resnet.graph_recursion_limit(depth):
         return _assembly.build(
             _spec_for(depth, width, kernels),
-            KerasArguments.of(locals()).replace(name=name or default_name(depth, width, block)),
+            _assembly.ModelArguments.of(locals()).replace(name=name or default_name(depth, width, block)),
             functools.partial(wide_resnet_features, **config),
         )
 

@@ -157,6 +157,7 @@ def Xception(
     classes: int = 1000,
     classifier_activation: Any = "softmax",
     name: str = "xception",
+    include_preprocessing: bool = False,
 ) -> keras.Model:
     """Instantiates Xception, a drop-in replacement for ``keras.applications.Xception``.
 
@@ -171,6 +172,9 @@ def Xception(
         classes: Number of classes (1000 with ImageNet weights and top).
         classifier_activation: Activation of "predictions"; only ``"softmax"`` or ``None`` with pretrained weights.
         name: Model name.
+        include_preprocessing: False (default, as keras.applications): the model takes ``preprocess_input``'s
+            output. True: it takes RGB pixels 0..255 and normalises them inside (mode "tf"), with an
+            ``ImagePreprocessing`` layer that has no weights (weight files load unchanged).
 
     Returns:
         A ``keras.Model``.
@@ -184,7 +188,7 @@ def Xception(
         >>> Xception(weights=None, include_top=False, input_shape=(71, 71, 3)).output_shape
         (None, 3, 3, 2048)
     """
-    return build_xception(SPEC, KerasArguments.of(locals()))
+    return build_xception(SPEC, _assembly.ModelArguments.of(locals()))
 
 
 def preprocess_input(x: Any, data_format: str | None = None) -> Any:

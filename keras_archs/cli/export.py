@@ -1,5 +1,10 @@
 """``keras-archs export``: a model to ``.tflite`` + labels + card (:func:`keras_archs.export.to_tflite`), optionally
-verified in the LiteRT interpreter (:func:`keras_archs.export.verify_tflite`)."""
+verified in the LiteRT interpreter (:func:`keras_archs.export.verify_tflite`).
+
+By default the file carries TFLite metadata and takes RGB pixels 0..255 with the model's preprocessing inside (what
+MediaPipe's ImageClassifier on Android runs); the calibration and verification images are then pixels too.
+``--no-metadata`` converts the model as it is (its own input, preprocessed images).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +15,34 @@ from keras_archs.cli import _sources
 from keras_archs.export import DEFAULT_CALIBRATION_STEPS, IO_DTYPES, MODES, PREPROCESSING_MODES
 
 
-def _preprocessing_for(source: _sources.ModelSource, given: str | None) -> str | None:
-    """The --preprocessing given, else the registry's mode for a registry model that does not normalise inside."""
-    from keras_archs.export import card
+def _preprocessing_for(source: _sources.ModelSource, given: str | None, metadata: bool) -> str | None:
+    """What the model's input expects: --preprocessing, else what the model says (the record a registry constructor
+    leaves, a normalising layer inside), else the registry's mode for a registry name.
 
-    if given is not None or source.spec is None or card.normalising_layer(source.model) is not None:
-        return given
-    return source.spec.preprocessing
+    Raises:
+        ValueError: With metadata, when it stays unknown (a .keras file or archive without a normalising layer).
+    """
+    from keras_archs.export import input_preprocessing
+
+    known = given if given is not None else input_preprocessing(source.model)
+    if known is None and source.spec is not None:
+        known = source.spec.preprocessing
+    if known is None and metadata:
+        raise ValueError(
+            f"The input normalisation of {source.description} is unknown, and the file with metadata takes RGB pixels "
+            f"0..255 with it inside: pass --preprocessing ({', '.join(PREPROCESSING_MODES)}; 'raw' for a model "
+            "that takes pixels 0..255), or --no-metadata to convert the model as it is."
+        )
+    return known
 
 
 def run(args: argparse.Namespace) -> int:
     from keras_archs.export import to_tflite, verify_tflite
 
     source = _sources.load_model(args.model, args.weights, args.model_arg, args.input_size)
-    preprocessing = _preprocessing_for(source, args.preprocessing)
+    metadata = not args.no_metadata
+    preprocessing = _preprocessing_for(source, args.preprocessing, metadata)
+    data_mode = None if metadata else preprocessing  # a file with metadata takes pixels
     labels_choice = args.labels
     if labels_choice is None and source.weights in _sources.LABEL_SETS:
         labels_choice = source.weights  # weights="fashion_mnist": the Fashion-MNIST class names
@@ -31,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     representative, calibration = None, "none"
     if args.mode == "int8":
         representative, _, calibration = _sources.model_inputs(
-            args.representative, source, preprocessing, "calibrate", args.calibration_steps
+            args.representative, source, data_mode, "calibrate", args.calibration_steps
         )
     result = to_tflite(
         source.model,
@@ -45,9 +64,12 @@ def run(args: argparse.Namespace) -> int:
         labels_source=labels_source,
         preprocessing=preprocessing,
         source=source.description,
+        metadata=metadata,
+        sparse=args.sparse,
     )
     print(
-        f"wrote {result.path} ({result.bytes:,} bytes, mode {result.mode}, I/O {result.io_dtype}, "
+        f"wrote {result.path} ({result.bytes:,} bytes, mode {result.mode}{', sparse' if args.sparse else ''}, "
+        f"I/O {result.io_dtype}, "
         f"input {result.input.shape}, {result.seconds:.1f} s)"
     )
     if result.input.scale is not None:
@@ -56,11 +78,15 @@ def run(args: argparse.Namespace) -> int:
         left = f"; float ops left: {', '.join(result.float_ops)}" if result.float_ops else ""
         print(f"calibrated on {calibration}{left}")
     print(f"card {result.card_path}" + (f", labels {result.labels_path}" if result.labels_path else ""))
-    if args.verify:
-        data, truth, description = _sources.model_inputs(
-            args.representative, source, preprocessing, "verify", args.verify
+    if result.metadata is not None:
+        print(
+            f"metadata: {result.metadata['name']}, licence {result.metadata['license']!r}; input RGB 0..255 "
+            f"({'preprocessing ' + repr(preprocessing) + ' inside' if preprocessing != 'raw' else 'as it is'})"
+            + (", labels inside" if result.labels_path else "")
         )
-        check = verify_tflite(result.path, source.model, data, truth)
+    if args.verify:
+        data, truth, description = _sources.model_inputs(args.representative, source, data_mode, "verify", args.verify)
+        check = verify_tflite(result.path, source.model, data, truth, preprocessing=preprocessing)
         accuracy = ""
         if check.tflite_accuracy is not None:
             accuracy = f", accuracy tflite {check.tflite_accuracy:.4f} vs keras {check.keras_accuracy:.4f}"
@@ -75,8 +101,10 @@ def register(commands: Any) -> None:
     """Adds ``export`` to the ``keras-archs`` subparsers."""
     parser = commands.add_parser(
         "export",
-        help="convert a model to TensorFlow Lite (.tflite + labels + card)",
-        description="Convert to .tflite with builtin ops only; <stem>.labels.txt and <stem>.json go beside it.",
+        help="convert a model to TensorFlow Lite (.tflite with metadata + labels + card)",
+        description="Convert to .tflite with builtin ops only; <stem>.labels.txt and <stem>.json go beside it. By "
+        "default the file takes RGB pixels 0..255 (preprocessing inside) and carries TFLite metadata for MediaPipe's "
+        "ImageClassifier and the TFLite Task Library (docs/android.md).",
     )
     _sources.add_model_arguments(parser, input_size=True)
     parser.add_argument("--out", required=True, help="output .tflite path")
@@ -89,7 +117,12 @@ def register(commands: Any) -> None:
         "shards",
     )
     parser.add_argument("--calibration-steps", type=_sources.positive_int, default=DEFAULT_CALIBRATION_STEPS)
-    parser.add_argument("--io-dtype", choices=IO_DTYPES, default=None, help="int8 mode: input/output dtype")
+    parser.add_argument(
+        "--io-dtype",
+        choices=IO_DTYPES,
+        default=None,
+        help="int8 mode: input/output dtype (default uint8 with metadata, int8 with --no-metadata)",
+    )
     parser.add_argument("--batch-size", type=_sources.positive_int, default=1)
     parser.add_argument(
         "--labels",
@@ -101,7 +134,18 @@ def register(commands: Any) -> None:
         "--preprocessing",
         choices=PREPROCESSING_MODES,
         default=None,
-        help="input normalisation for the card and image data (default: the registry's)",
+        help="what the model's input expects (default: what the model says, else the registry's mode); with "
+        "metadata it goes inside the file, without it the image data are normalised with it",
+    )
+    parser.add_argument(
+        "--sparse",
+        action="store_true",
+        help="store pruned weights in TFLite's sparse format (smaller file, densified when the app loads it)",
+    )
+    parser.add_argument(
+        "--no-metadata",
+        action="store_true",
+        help="convert the model as it is: no TFLite metadata, no preprocessing inside, the model's own input",
     )
     parser.add_argument(
         "--verify",

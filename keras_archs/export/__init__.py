@@ -1,14 +1,19 @@
-"""Export to TensorFlow Lite for phones: convert, verify in the LiteRT interpreter, ship labels and a model card.
+"""Export to TensorFlow Lite for phones: convert, embed TFLite metadata, verify in the LiteRT interpreter, ship labels
+and a model card.
 
 Modules, one job each:
 
 * :mod:`.convert`: :func:`to_tflite` (builtin ops only; float32 / float16 / dynamic / int8) writing
   ``<stem>.tflite`` + ``<stem>.labels.txt`` + ``<stem>.json`` as one set;
+* :mod:`.mobile`: the model as a phone feeds it (:func:`mobile_model`: RGB pixels 0..255 in, its preprocessing and a
+  grey conversion inside);
+* :mod:`.metadata`: the TFLite metadata MediaPipe Tasks and the Task Library read (labels, normalization, licence),
+  written and read with the ``flatbuffers`` runtime (:func:`read_metadata`);
 * :mod:`.card`: the labels file and the JSON card (:func:`resolve_labels`, :func:`describe_preprocessing`);
 * :mod:`.calibration`: representative data for int8 (:data:`DEFAULT_CALIBRATION_STEPS`);
 * :mod:`.verify`: :func:`verify_tflite`, the file against the Keras model in the interpreter;
 * :mod:`._litert`: the interpreter class, int8 input quantisation exactly as the interpreter does it, a batch runner
-  (shared with ``keras_archs.compress.qat``).
+  (shared with ``keras_archs.compress.qat``); :mod:`._flatbuffer`: rewriting a ``.tflite`` flatbuffer.
 
 It takes any single-input Keras model and the arrays to calibrate or verify with; it imports neither
 ``keras_archs.data`` nor ``keras_archs.compress`` (``keras-archs export``, in ``keras_archs.cli``, turns arguments into
@@ -20,8 +25,10 @@ Example:
     >>> from keras_archs.data.fashion_mnist import CLASS_NAMES, load_arrays  # doctest: +SKIP
     >>> model = keras_archs.SqueezeNet(version="1.1", weights="fashion_mnist")  # doctest: +SKIP
     >>> train_images = load_arrays("train")[0][:200].astype("float32")  # doctest: +SKIP
-    >>> result = to_tflite(model, "fmnist_int8.tflite", mode="int8", io_dtype="uint8",
+    >>> result = to_tflite(model, "fmnist_int8.tflite", mode="int8",
     ...                    representative_data=train_images, labels=CLASS_NAMES)  # doctest: +SKIP
+    >>> result.input.shape, result.input.dtype, result.metadata["name"]  # RGB pixels for MediaPipe  # doctest: +SKIP
+    ((1, 28, 28, 3), 'uint8', 'SqueezeNet1_1')
     >>> verify_tflite(result.path, model, (test_images, test_labels)).tflite_accuracy  # doctest: +SKIP
     0.9386
 """
@@ -37,6 +44,8 @@ from keras_archs.export.card import (
     resolve_labels,
 )
 from keras_archs.export.convert import IO_DTYPES, MODES, TFLiteConversionError, TFLiteExport, to_tflite
+from keras_archs.export.metadata import read as read_metadata
+from keras_archs.export.mobile import input_preprocessing, mobile_model
 from keras_archs.export.verify import TFLiteVerification, verify_tflite
 
 __all__ = [
@@ -52,9 +61,12 @@ __all__ = [
     "card_path_for",
     "dequantize_output",
     "describe_preprocessing",
+    "input_preprocessing",
     "interpreter_class",
     "labels_path_for",
+    "mobile_model",
     "quantize_input",
+    "read_metadata",
     "resolve_labels",
     "to_tflite",
     "verify_tflite",

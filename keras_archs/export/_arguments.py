@@ -10,6 +10,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+# The registry's preprocessing modes (ModelSpec.preprocessing, the modes of keras_archs.data.preprocessing) and "raw"
+# (pixels 0..255 as they are). A literal, not an import, so that `keras-archs --help` loads no TensorFlow;
+# tests/test_export_card.py checks it against the registry and the data pipeline.
+PREPROCESSING_MODES = ("caffe", "squeezenet_caffe", "tf", "torch", "raw")
+
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``, else a ValueError naming the argument, the value and the choices."""

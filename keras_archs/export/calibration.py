@@ -13,12 +13,14 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["DEFAULT_CALIBRATION_STEPS", "RepresentativeData", "iter_batches"]
+__all__ = ["DEFAULT_CALIBRATION_STEPS", "PIXEL_RANGE", "RepresentativeData", "check_pixels", "iter_batches"]
 
 # Calibration samples for full-integer quantisation. The TFLite post-training quantisation guide suggests "around
 # 100-500" representative samples; 200 calibrate SqueezeNet on Fashion-MNIST to within 0.2 points of float accuracy
 # (docs/benchmarks.md).
 DEFAULT_CALIBRATION_STEPS = 200
+# What a file with TFLite metadata takes (keras_archs.export.mobile): pixels on the 0..255 scale.
+PIXEL_RANGE = (0.0, 255.0)
 
 
 def _as_inputs(element: Any) -> tuple[np.ndarray, Any]:
@@ -30,8 +32,14 @@ def _as_inputs(element: Any) -> tuple[np.ndarray, Any]:
     return np.asarray(element), None
 
 
-def batched(name: str, x: np.ndarray, example_shape: tuple[int, ...]) -> np.ndarray:
-    """``x`` as a batch of examples of ``example_shape`` (a single example gets a batch axis)."""
+def batched(name: str, x: np.ndarray, example_shape: tuple[int, ...], grey_to_rgb: bool = False) -> np.ndarray:
+    """``x`` as a batch of examples of ``example_shape`` (a single example gets a batch axis).
+
+    With ``grey_to_rgb`` (an RGB file made from a model trained on 1-channel images), 1-channel images are accepted
+    for a 3-channel ``example_shape`` and repeated on the three channels (R = G = B = grey).
+    """
+    if grey_to_rgb and example_shape[-1:] == (3,) and x.shape[-1:] == (1,) and x.ndim >= len(example_shape):
+        x = np.repeat(x, 3, axis=-1)
     if tuple(x.shape) == example_shape:
         return x[None]
     if tuple(x.shape[1:]) != example_shape:
@@ -42,13 +50,28 @@ def batched(name: str, x: np.ndarray, example_shape: tuple[int, ...]) -> np.ndar
     return x
 
 
-def iter_batches(name: str, data: Any, example_shape: tuple[int, ...]) -> Iterator[tuple[np.ndarray, Any]]:
+def check_pixels(name: str, x: np.ndarray) -> np.ndarray:
+    """``x`` if its values lie in :data:`PIXEL_RANGE`, else a ValueError saying that the file takes raw pixels."""
+    if x.size and (float(np.min(x)) < PIXEL_RANGE[0] or float(np.max(x)) > PIXEL_RANGE[1]):
+        raise ValueError(
+            f"`{name}` must hold pixels 0..255 (RGB, or grey for a model trained on 1-channel images): a .tflite with "
+            "metadata takes camera pixels and normalises inside. Received values in "
+            f"[{float(np.min(x)):.4g}, {float(np.max(x)):.4g}] (already preprocessed?); pass the images before "
+            "preprocessing, or metadata=False to convert the model as it is."
+        )
+    return x
+
+
+def iter_batches(
+    name: str, data: Any, example_shape: tuple[int, ...], grey_to_rgb: bool = False
+) -> Iterator[tuple[np.ndarray, Any]]:
     """(batch, labels or None) pairs from an array, an ``(x, y)`` tuple of arrays, a dataset or an iterable.
 
     Args:
         name: The argument's name, for error messages.
         data: See the module docstring.
         example_shape: One example's shape (the model input without the batch axis).
+        grey_to_rgb: Accept 1-channel images for a 3-channel ``example_shape`` (see :func:`batched`).
 
     Raises:
         ValueError: ``data`` is None or an element has the wrong shape.
@@ -61,11 +84,11 @@ def iter_batches(name: str, data: Any, example_shape: tuple[int, ...]) -> Iterat
     if data is None:
         raise ValueError(f"`{name}` is None; pass an array, a tf.data.Dataset or an iterable of batches.")
     if isinstance(data, np.ndarray) or (hasattr(data, "shape") and hasattr(data, "dtype")):
-        yield batched(name, np.asarray(data), example_shape), None
+        yield batched(name, np.asarray(data), example_shape, grey_to_rgb), None
         return
     labelled = isinstance(data, tuple) and len(data) == 2
     if labelled and np.ndim(data[0]) == len(example_shape) + 1 and np.ndim(data[1]) <= 2:
-        yield batched(name, np.asarray(data[0]), example_shape), np.asarray(data[1])
+        yield batched(name, np.asarray(data[0]), example_shape, grey_to_rgb), np.asarray(data[1])
         return
     if isinstance(data, (str, bytes, Mapping)) or not isinstance(data, Iterable):
         raise TypeError(
@@ -74,7 +97,7 @@ def iter_batches(name: str, data: Any, example_shape: tuple[int, ...]) -> Iterat
         )
     for element in data:
         x, y = _as_inputs(element)
-        yield batched(name, x, example_shape), y
+        yield batched(name, x, example_shape, grey_to_rgb), y
 
 
 @dataclasses.dataclass
@@ -90,6 +113,8 @@ class RepresentativeData:
         dtype: The model's input dtype.
         steps: Most examples used (whole batches only).
         batch_size: The batch dimension of the ``.tflite`` input.
+        pixels: The converted model takes pixels 0..255 (a file with metadata): values outside are refused
+            (:func:`check_pixels`), and 1-channel images are repeated to RGB for an RGB input (:func:`batched`).
         count: Examples handed to the converter so far.
         error: A ValueError/TypeError raised while reading ``data``, or None.
     """
@@ -99,12 +124,15 @@ class RepresentativeData:
     dtype: str
     steps: int
     batch_size: int
+    pixels: bool = False
     count: int = 0
     error: BaseException | None = None
 
     def __call__(self) -> Iterator[list[np.ndarray]]:
         try:
-            batches = iter_batches("representative_data", self.data, self.example_shape)
+            batches = iter_batches("representative_data", self.data, self.example_shape, grey_to_rgb=self.pixels)
+            if self.pixels:
+                batches = ((check_pixels("representative_data", batch), y) for batch, y in batches)
             examples = (example for batch, _ in batches for example in batch)
             limited = itertools.islice(examples, max(self.steps // self.batch_size, 1) * self.batch_size)
             while True:

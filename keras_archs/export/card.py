@@ -1,9 +1,9 @@
-"""What ships beside a ``.tflite``: the labels file and the JSON card (input normalisation, quantisation, sizes).
+"""What ships beside a ``.tflite``: the labels file and the JSON card (input normalisation, quantisation, sizes,
+where the model and its weights come from, what the embedded metadata says).
 
 ``model.tflite`` gets ``model.labels.txt`` (one class name per line, line i names output unit i) and ``model.json``
-(the card). TFLite metadata inside the flatbuffer (what MediaPipe Tasks and the Task Library read, DESIGN.md §6) is a
-separate later step: it would embed the same names and normalisation (:func:`resolve_labels`,
-:func:`describe_preprocessing`) into the converted bytes before they are hashed and written.
+(the card). The TFLite metadata inside the file (``keras_archs.export.metadata``) embeds the same names and the model
+record of :func:`model_record` for MediaPipe Tasks and the Task Library; the card stays for people and scripts.
 """
 
 from __future__ import annotations
@@ -22,8 +22,10 @@ __all__ = [
     "PREPROCESSING_MODES",
     "build_card",
     "card_path_for",
+    "describe_file_input",
     "describe_preprocessing",
     "labels_path_for",
+    "model_record",
     "resolve_labels",
 ]
 
@@ -31,10 +33,7 @@ __all__ = [
 # (keras_archs.imagenet_utils). Dataset class names (Fashion-MNIST, CIFAR-10) come from the data modules and are
 # passed in as a sequence (the command line does that for `--labels fashion_mnist`).
 LABEL_SETS = ("imagenet",)
-# The registry's preprocessing modes (ModelSpec.preprocessing, the modes of keras_archs.data.pipeline.preprocess) and
-# "raw". A literal, not an import, so that `keras-archs --help` loads no TensorFlow; tests/test_export_card.py checks
-# it against the registry and the data pipeline.
-PREPROCESSING_MODES = ("caffe", "squeezenet_caffe", "tf", "torch", "raw")
+PREPROCESSING_MODES = _arguments.PREPROCESSING_MODES
 
 
 def labels_path_for(path: str | os.PathLike) -> pathlib.Path:
@@ -162,9 +161,11 @@ def describe_preprocessing(preprocessing: str | None, model: Any = None) -> dict
 
     Args:
         preprocessing: A registry preprocessing mode ("caffe", "squeezenet_caffe", "tf", "torch"), "raw" (pixels
-            0..255 go in as they are), or None: "raw" when ``model`` normalises inside (a ``Rescaling`` layer right
-            after its input, as the Fashion-MNIST models of ``keras_archs.train``), else unknown.
-        model: The Keras model, to find such a layer.
+            0..255 go in as they are), or None: what ``model`` says (``keras_archs.export.mobile.input_preprocessing``:
+            the record a registry constructor leaves on it, or a normalising layer right after its input, as the
+            Fashion-MNIST models of ``keras_archs.train`` and models built with ``include_preprocessing=True``
+            have), else unknown.
+        model: The Keras model.
 
     Returns:
         A dict with ``mode``, ``description`` and, where known, ``channel_order``, ``mean``/``std`` (0..255 scale, in
@@ -180,12 +181,19 @@ def describe_preprocessing(preprocessing: str | None, model: Any = None) -> dict
     """
     if preprocessing is not None:
         _arguments.check_choice("preprocessing", preprocessing, PREPROCESSING_MODES)
+    elif model is not None:
+        from keras_archs.export import mobile
+
+        preprocessing = mobile.input_preprocessing(model)
     layer = normalising_layer(model) if model is not None else None
-    if preprocessing is None and layer is None:
+    if preprocessing is None:
         return {"mode": None, "description": "unknown: pass preprocessing= (e.g. the registry's mode) to record it"}
-    if preprocessing in (None, "raw"):
+    if preprocessing == "raw":
         description = "raw pixels 0..255, fed as they are"
-        if layer is not None:
+        inside = _inside(model) if model is not None else None
+        if inside is not None:
+            description = f"raw pixels 0..255; the model normalises inside ({inside})"
+        elif layer is not None:
             scale, offset = float(layer.scale), float(layer.offset)
             description = (
                 f"raw pixels 0..255; the model normalises inside (Rescaling layer {layer.name!r}: "
@@ -208,6 +216,86 @@ def describe_preprocessing(preprocessing: str | None, model: Any = None) -> dict
     }
 
 
+def _inside(model: Any) -> str | None:
+    """The ``ImagePreprocessing`` layer right after the input, described ("ImagePreprocessing 'tf'"), or None."""
+    from keras_archs.export import mobile
+
+    mode = mobile.preprocessing_inside(model)
+    return None if mode in (None, "raw") else f"ImagePreprocessing layer, mode {mode!r}"
+
+
+def describe_file_input(preprocessing: str, channels: int) -> dict[str, Any]:
+    """What a file with metadata takes: RGB pixels 0..255, with ``preprocessing`` (the original model's, a registry
+    mode or "raw") and for ``channels=1`` the grey conversion inside (``keras_archs.export.mobile``).
+
+    Example:
+        >>> described = describe_file_input("squeezenet_caffe", 3)
+        >>> described["mode"], described["inside"]["mean"]
+        ('raw', [104.0, 117.0, 123.0])
+    """
+    steps = ["grey = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601)"] if channels == 1 else []
+    inside = None
+    if preprocessing != "raw":
+        inside = describe_preprocessing(preprocessing)
+        steps.append(f"{preprocessing!r}: {inside['description']}")
+    return {
+        "mode": "raw",
+        "description": "RGB pixels 0..255 (camera frames as they are)"
+        + (f"; inside the model: {'; then '.join(steps)}" if steps else ""),
+        "color_space": "RGB",
+        "value_range": [0.0, 255.0],
+        "inside": inside,
+        "grey_conversion_inside": channels == 1,
+    }
+
+
+def _package_version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras_archs")
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "unknown"
+
+
+def model_record(model: Any, source: str | None) -> dict[str, Any]:
+    """Where ``model`` comes from, for the card and the embedded metadata.
+
+    From the record a registry constructor leaves on the model (``keras_archs.export.mobile.origin``): registry
+    name, paper, weights (tag, file name, or None), their source and licence. Models without it (a ``.keras`` file, a
+    decoded archive, your own) get what is known: their name and ``source``.
+
+    Example:
+        >>> import keras
+        >>> inputs = keras.Input((4,))
+        >>> model_record(keras.Model(inputs, keras.layers.Dense(2)(inputs), name="toy"), "my file")["license"]
+        'unknown (not recorded with the model)'
+    """
+    from keras_archs.export import mobile
+
+    record = mobile.origin(model)
+    result: dict[str, Any] = {
+        "model": model.name,
+        "from": source,
+        "params": int(model.count_params()),
+        "registry_name": None,
+        "paper": None,
+        "weights": None,
+        "weights_source": None,
+        "license": "unknown (not recorded with the model)",
+        "keras_archs": _package_version(),
+    }
+    if record is not None:
+        result.update(
+            registry_name=record.model,
+            paper=record.paper,
+            weights=record.weights,
+            weights_source=record.weights_source,
+            license=record.weights_license,
+        )
+    return result
+
+
 def _tensor_card(info: TensorInfo) -> dict[str, Any]:
     card: dict[str, Any] = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype}
     if info.scale is not None:
@@ -221,8 +309,26 @@ def _tensor_card(info: TensorInfo) -> dict[str, Any]:
     return card
 
 
+def _metadata_card(embedded: Mapping[str, Any]) -> dict[str, Any]:
+    """The card's summary of the TFLite metadata inside the file."""
+    subgraph = embedded["subgraph_metadata"][0]
+    image, output = subgraph["input_tensor_metadata"][0], subgraph["output_tensor_metadata"][0]
+    units = image.get("process_units") or []
+    normalization = units[0]["options"][1] if units else None
+    return {
+        "embedded": True,
+        "readers": "MediaPipe Tasks ImageClassifier, TFLite Task Library (metadata schema, min parser "
+        f"{embedded['min_parser_version']})",
+        **{key: embedded[key] for key in ("name", "description", "version", "author", "license")},
+        "input": {
+            "color_space": image["content"]["content_properties"][1].get("color_space"),
+            "normalization": normalization,
+        },
+        "labels_file": None if not output.get("associated_files") else output["associated_files"][0]["name"],
+    }
+
+
 def build_card(
-    model: Any,
     target: pathlib.Path,
     content: bytes,
     digest: str,
@@ -230,9 +336,11 @@ def build_card(
     tensors: tuple[TensorInfo, TensorInfo, tuple[str, ...] | None],
     labels: tuple[list[str] | None, str | None],
     preprocessing: Mapping[str, Any],
-    source: str | None,
+    record: Mapping[str, Any],
+    embedded: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON card of ``target`` (see ``keras_archs.export.to_tflite`` for what each argument holds)."""
+    """The JSON card of ``target`` (see ``keras_archs.export.to_tflite`` for what each argument holds; ``record`` is
+    :func:`model_record`'s, ``embedded`` the metadata written into the file or None)."""
     import keras
     import tensorflow as tf
 
@@ -244,7 +352,7 @@ def build_card(
         "bytes": len(content),
         "sha256": digest,
         **settings,
-        "source": {"model": model.name, "from": source, "params": int(model.count_params())},
+        "source": dict(record),
         "input": {**_tensor_card(input_info), "preprocessing": dict(preprocessing)},
         "output": _tensor_card(output_info),
         "labels": None
@@ -256,5 +364,6 @@ def build_card(
             "order": "line i (0-based) names output unit i",
         },
         "float_ops": None if float_ops is None else list(float_ops),
+        "metadata": None if embedded is None else _metadata_card(embedded),
         "converter": {"tensorflow": tf.__version__, "keras": keras.__version__, "ops": "builtins only (no Flex)"},
     }

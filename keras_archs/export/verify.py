@@ -1,4 +1,9 @@
-"""Runs a ``.tflite`` in the LiteRT interpreter next to the Keras model it came from (:func:`verify_tflite`)."""
+"""Runs a ``.tflite`` in the LiteRT interpreter next to the Keras model it came from (:func:`verify_tflite`).
+
+A file written with metadata (``to_tflite(..., metadata=True)``) takes RGB pixels 0..255 with the preprocessing
+inside; it is verified on pixels, against the Keras model wrapped the same way (``keras_archs.export.mobile``), so the
+model passed is the one given to ``to_tflite`` (or ``TFLiteExport.keras_model``, which is already wrapped).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from keras_archs.export import _arguments
+from keras_archs.export import metadata as metadata_lib
 from keras_archs.export._litert import LiteRTRunner
-from keras_archs.export.calibration import batched, iter_batches
+from keras_archs.export.calibration import batched, check_pixels, iter_batches
 
 __all__ = ["TFLiteVerification", "verify_tflite"]
 
@@ -58,12 +64,28 @@ def _class_ids(labels: np.ndarray, n: int, classes: int) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def takes_pixels(content: bytes) -> bool:
+    """Whether a ``.tflite`` carries this package's image metadata: RGB pixels 0..255, normalization mean 0 / std 1
+    (float input) or none (uint8 input)."""
+    embedded, _ = metadata_lib.read(content)
+    if embedded is None:
+        return False
+    try:
+        image = embedded["subgraph_metadata"][0]["input_tensor_metadata"][0]
+    except (KeyError, IndexError):
+        return False
+    units = image.get("process_units") or []
+    identity = all(unit["options"] == ("NormalizationOptions", {"mean": [0.0], "std": [1.0]}) for unit in units)
+    return identity and image.get("stats") == {"max": [255.0], "min": [0.0]}
+
+
 def verify_tflite(
     path: str | os.PathLike,
     model: Any,
     data: Any,
     labels: Any = None,
     *,
+    preprocessing: str | None = None,
     max_examples: int | None = None,
     num_threads: int | None = None,
     keras_batch_size: int = 256,
@@ -71,15 +93,19 @@ def verify_tflite(
     """Runs a ``.tflite`` in the LiteRT interpreter and compares it with the Keras model on the same inputs.
 
     Inputs are quantised with the file's input scale and zero point for int8/uint8 I/O (exactly as the interpreter's
-    QUANTIZE kernel would), outputs dequantised.
+    QUANTIZE kernel would), outputs dequantised. A file with metadata takes pixels (module docstring): ``data`` are
+    then RGB pixels 0..255 (grey images for a model trained on 1-channel images, repeated to RGB), and ``model`` is
+    wrapped as ``to_tflite`` wrapped it.
 
     Args:
         path: The ``.tflite`` file (e.g. ``to_tflite(...).path``).
         model: The Keras model it was converted from.
-        data: Model inputs: an array ``(N, *input_shape)`` (or one example), an ``(x, y)`` tuple of arrays, a
-            ``tf.data.Dataset`` or an iterable of batches; elements may be ``(x, y)`` tuples, whose ``y`` (class ids
-            or one-hot) give the accuracy.
+        data: Model inputs (pixels for a file with metadata): an array ``(N, *input_shape)`` (or one example), an
+            ``(x, y)`` tuple of arrays, a ``tf.data.Dataset`` or an iterable of batches; elements may be ``(x, y)``
+            tuples, whose ``y`` (class ids or one-hot) give the accuracy.
         labels: Class ids (or one-hot rows) for an array ``data``, for the accuracy.
+        preprocessing: What ``model``'s input expects, when ``model`` does not say it (see ``to_tflite``); used to
+            wrap it for a file with metadata.
         max_examples: Compare at most this many examples.
         num_threads: Interpreter threads (None: its default).
         keras_batch_size: Batch size of the Keras forward passes.
@@ -88,8 +114,9 @@ def verify_tflite(
         A :class:`TFLiteVerification`: examples, max/mean abs difference, top-1 agreement, accuracies with labels.
 
     Raises:
-        ValueError: If ``data`` holds no examples or has the wrong shape, labels do not fit, or ``max_examples`` is
-            not a positive integer.
+        ValueError: If ``data`` holds no examples or has the wrong shape, labels do not fit, ``max_examples`` is
+            not a positive integer; for a file with metadata, ``data`` that are not pixels 0..255 or a model whose
+            preprocessing is unknown.
         TypeError: If ``data`` is of an unsupported type, or ``labels`` come with a non-array ``data``.
         FileNotFoundError: If ``path`` does not exist.
 
@@ -104,6 +131,11 @@ def verify_tflite(
         raise FileNotFoundError(f"No .tflite file at path={str(path)!r}")
     if max_examples is not None:
         max_examples = _arguments.check_positive_int("max_examples", max_examples)
+    pixels = takes_pixels(path.read_bytes())
+    if pixels:
+        from keras_archs.export import mobile
+
+        model = mobile.mobile_model(model, preprocessing)
     example_shape, dtype, _ = _arguments.model_io(model)
     if labels is not None and not hasattr(data, "shape"):
         raise TypeError(
@@ -112,10 +144,12 @@ def verify_tflite(
         )
     runner = LiteRTRunner(model_path=path, num_threads=num_threads)
     batches = (
-        iter_batches("data", data, example_shape)
+        iter_batches("data", data, example_shape, grey_to_rgb=pixels)
         if labels is None
-        else iter([(batched("data", np.asarray(data), example_shape), np.asarray(labels))])
+        else iter([(batched("data", np.asarray(data), example_shape, pixels), np.asarray(labels))])
     )
+    if pixels:
+        batches = ((check_pixels("data", x), y) for x, y in batches)
     totals = {"n": 0, "max": 0.0, "sum": 0.0, "values": 0, "agree": 0, "tfl": 0, "keras": 0, "labelled": 0}
     for x, y in batches:
         if max_examples is not None:
