@@ -11,6 +11,7 @@ ResNet152V2) writes that signature once.
 from __future__ import annotations
 
 import dataclasses
+import types
 from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import keras
@@ -196,6 +197,8 @@ def shipped_model(
     model = keras.saving.load_model(weights_lib.fetch(entry), compile=False)
     if arguments.get("name") is not None:
         model.name = arguments["name"]
+    # The weights tag, read by keras_archs.export (class names for the labels file); a plain attribute, not saved.
+    object.__setattr__(model, "keras_archs_origin", types.SimpleNamespace(weights=tag))
     return model
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
+import sys
 from typing import Any
 
 from keras_archs.cli import _sources
@@ -13,10 +16,35 @@ DATASETS = ("fashion_mnist", "cifar10", "cifar100", "imagenet")
 STRATEGIES = ("mirrored", "multiworker", "tpu")
 
 
+def _remove_if_empty(folder: pathlib.Path) -> None:
+    """Removes ``folder`` if it holds folders only (what a run that failed before its first file leaves)."""
+    if not folder.is_dir() or any(path.is_file() or path.is_symlink() for path in folder.rglob("*")):
+        return
+    for directory in sorted(folder.rglob("*"), key=lambda path: len(path.parts), reverse=True) + [folder]:
+        os.rmdir(directory)
+
+
 def run(args: argparse.Namespace) -> int:
     from keras_archs.train import train
 
-    result = train(
+    out = _sources.check_output_folder(args.out)
+    created = not out.exists()
+    try:
+        result = _train(train, args)
+    except BaseException:
+        if created:  # missing data, a bad recipe...: no empty run folder is left behind
+            _remove_if_empty(out)
+        raise
+    evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
+    print(
+        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}, {evaluated}) after {result.epochs} "
+        f"epochs, {result.seconds / 60:.1f} min; model and logs in {result.out_dir}"
+    )
+    return 0
+
+
+def _train(train: Any, args: argparse.Namespace) -> Any:
+    return train(
         args.model,
         args.data,
         out_dir=args.out,
@@ -32,13 +60,8 @@ def run(args: argparse.Namespace) -> int:
         train_limit=args.train_limit,
         eval_limit=args.eval_limit,
         command=args.command_line,
+        verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal; one plain line per epoch in a log
     )
-    evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
-    print(
-        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}, {evaluated}) after {result.epochs} "
-        f"epochs, {result.seconds / 60:.1f} min; model and logs in {result.out_dir}"
-    )
-    return 0
 
 
 def register(commands: Any) -> None:

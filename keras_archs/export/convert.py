@@ -185,6 +185,17 @@ def _inspect(content: bytes, mode: str, model_name: str) -> tuple[TensorInfo, Te
     return TensorInfo.from_detail(inputs[0]), TensorInfo.from_detail(outputs[0]), float_ops
 
 
+def _check_io_types(tensors: tuple, io_dtype: str, model_name: str, mode: str) -> None:
+    """The file's real input and output dtypes must be the ones asked for (the card records ``io_dtype``)."""
+    found = {"input": tensors[0].dtype, "output": tensors[1].dtype}
+    wrong = {name: dtype for name, dtype in found.items() if dtype != io_dtype}
+    if wrong:
+        raise TFLiteConversionError(
+            f"TFLite conversion of {model_name!r} (mode={mode!r}) asked for {io_dtype} input and output but the file "
+            f"has {', '.join(f'{name} {dtype}' for name, dtype in wrong.items())}; it was not written."
+        )
+
+
 def to_tflite(
     model: Any,
     path: str | os.PathLike,
@@ -216,8 +227,9 @@ def to_tflite(
             ``"float32"`` (float I/O around int8 internals); other modes accept only ``"float32"`` (default).
         calibration_steps: Most examples of ``representative_data`` used for calibration.
         batch_size: Batch dimension of the ``.tflite`` input (1 for phones).
-        labels: Class names: see :func:`keras_archs.export.resolve_labels` (None: ImageNet names for 1000 outputs,
-            else indices; ``"imagenet"``; a file; a sequence of names).
+        labels: Class names: see :func:`keras_archs.export.resolve_labels` (None: the label set of the model's
+            weights tag, e.g. ``weights="fashion_mnist"``; else ImageNet names for 1000 outputs, else indices; a label
+            set name such as ``"imagenet"`` or ``"fashion_mnist"``; a file; a sequence of names).
         labels_source: Where the names come from, for the card (e.g. "fashion_mnist"); default from ``labels``.
         preprocessing: What the input expects, for the card: see :func:`keras_archs.export.describe_preprocessing`.
         source: Free text naming where the model came from (registry name and weights tag, a file), for the card.
@@ -257,6 +269,8 @@ def to_tflite(
         raise ValueError(f"`representative_data` is only used with mode='int8'. Received: mode={mode!r} with data.")
     example_shape, dtype, input_name = _arguments.model_io(model)
     output_shape = tuple(model.outputs[0].shape[1:])
+    if labels is None:  # a model built with a dataset's weights tag ("fashion_mnist") is labelled with its classes
+        labels = card.default_labels(model)
     names = card.resolve_labels(labels, output_shape[0] if len(output_shape) == 1 else None, labels_source)
     card_preprocessing = card.describe_preprocessing(preprocessing, model)
 
@@ -275,6 +289,7 @@ def to_tflite(
     if mode == "int8" and calibration.count == 0:
         raise ValueError(empty)
     tensors = _inspect(content, mode, model.name)
+    _check_io_types(tensors, io_dtype, model.name, mode)
     digest = hashlib.sha256(content).hexdigest()
     settings = {"mode": mode, "io_dtype": io_dtype, "batch_size": batch_size, "calibration_examples": calibration.count}
     card_data = card.build_card(model, target, content, digest, settings, tensors, names, card_preprocessing, source)
@@ -286,7 +301,10 @@ def to_tflite(
         files[labels_path] = ("\n".join(names[0]) + "\n").encode("utf-8")
     card_path = card.card_path_for(target)
     files[card_path] = (json.dumps(card_data, indent=2) + "\n").encode("utf-8")
-    _files.write_set(files, describing=[card_path])
+    # Labels and card describe the .tflite: removed first, committed last; an old labels file of a model that had a
+    # class vector does not stay beside a new file without one.
+    stale = [] if labels_path is not None else [card.labels_path_for(target)]
+    _files.write_set(files, describing=[path for path in (labels_path, card_path) if path is not None], remove=stale)
     return TFLiteExport(
         path=target,
         bytes=len(content),
