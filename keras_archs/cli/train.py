@@ -24,16 +24,26 @@ def _remove_if_empty(folder: pathlib.Path) -> None:
         os.rmdir(directory)
 
 
+def _topmost_missing(folder: pathlib.Path) -> pathlib.Path | None:
+    """The highest of ``folder`` and its parents that does not exist yet (``None`` when ``folder`` exists)."""
+    folder = folder.absolute()
+    if folder.exists():
+        return None
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
+
+
 def run(args: argparse.Namespace) -> int:
     from keras_archs.train import train
 
     out = _sources.check_output_folder(args.out)
-    created = not out.exists()
+    topmost_new = _topmost_missing(out)
     try:
         result = _train(train, args)
     except BaseException:
-        if created:  # missing data, a bad recipe...: no empty run folder is left behind
-            _remove_if_empty(out)
+        if topmost_new is not None:  # missing data, a bad recipe...: no empty run folder (nor its new parents) left
+            _remove_if_empty(topmost_new)
         raise
     evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
     print(
