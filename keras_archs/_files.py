@@ -261,22 +261,29 @@ def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> i
     return write_bytes(path, text.encode(encoding))
 
 
-def write_set(files: Mapping[str | os.PathLike, bytes], describing: Sequence[str | os.PathLike] = ()) -> None:
+def write_set(
+    files: Mapping[str | os.PathLike, bytes],
+    describing: Sequence[str | os.PathLike] = (),
+    remove: Sequence[str | os.PathLike] = (),
+) -> None:
     """Writes files that belong together so that no describing file ever sits beside content it does not describe.
 
     Every file is first written to its temporary and fsync-ed. Then the ``describing`` files (cards, manifests) that
-    exist from an earlier write are removed, the other files are renamed into place in the order given, and the
-    describing files are renamed last. A kill at any moment leaves either the old set, or new content without its
-    describing files, or the whole new set; never an old card beside a new file or a new card beside an old one. On
-    an exception before the renames, nothing changes; on one during them, the describing files are absent.
+    exist from an earlier write, and the ``remove`` files (members of the earlier set that the new one lacks), are
+    removed, the other files are renamed into place in the order given, and the describing files are renamed last. A
+    kill at any moment leaves either the old set, or new content without its describing files, or the whole new set;
+    never an old card beside a new file or a new card beside an old one. On an exception before the renames, nothing
+    changes; on one during them, the describing files are absent.
 
     Args:
         files: Destination path -> content (bytes), for every file of the set.
         describing: The destinations (keys of ``files``) that describe the others; committed last, removed first.
+        remove: Files of an earlier set that describe the content and have no successor in this one (a labels file
+            beside a model that no longer has classes); removed with the describing files, before any rename.
 
     Raises:
         TypeError: A path is not a path, or a content is not bytes.
-        ValueError: Two keys name the same file, or a describing file is not among ``files``.
+        ValueError: Two keys name the same file, a describing file is not among ``files``, or a file to remove is.
         FileNotFoundError / IsADirectoryError: As for :func:`write_bytes`, checked before anything is written.
 
     Example:
@@ -297,11 +304,16 @@ def write_set(files: Mapping[str | os.PathLike, bytes], describing: Sequence[str
     unknown = describing_targets - set(targets)
     if unknown:
         raise ValueError(f"describing files must be among the files written. Received: {sorted(map(str, unknown))}")
+    removed_targets = {_destination(path) for path in remove}
+    if removed_targets & set(targets):
+        raise ValueError(
+            f"a file cannot be both written and removed. Received: {sorted(map(str, removed_targets & set(targets)))}"
+        )
     with contextlib.ExitStack() as stack:
         temporaries = {target: stack.enter_context(_claimed(target)) for target in targets}
         for target, data in targets.items():
             _write_new(temporaries[target], data)
-        for target in describing_targets:
+        for target in describing_targets | removed_targets:
             with contextlib.suppress(FileNotFoundError):
                 target.unlink()
         ordered = [t for t in targets if t not in describing_targets] + [t for t in targets if t in describing_targets]

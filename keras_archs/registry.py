@@ -47,6 +47,8 @@ class WeightEntry:
             for a "keras_model" file (a whole shipped model), the arguments that model was built with.
         source: Where the file comes from (repository, release), for the docs and ``keras-archs info``.
         license: Licence of the weights.
+        bytes: Size of the published file where it is known; a file of this size given as a path is checked
+            against ``file_hash`` too (a copy of the published file under another name is still recognised).
     """
 
     tag: str
@@ -59,6 +61,7 @@ class WeightEntry:
     variant: tuple[tuple[str, Any], ...] = ()
     source: str = ""
     license: str = ""
+    bytes: int | None = None
 
     def matches(self, tag: str, include_top: bool, variant: Mapping[str, Any]) -> bool:
         if self.tag != tag or self.include_top != include_top:
@@ -256,11 +259,24 @@ def list_models(pattern: str | None = None, pretrained: bool | str = False) -> l
     Returns:
         Sorted list of names.
 
+    Raises:
+        TypeError: ``pattern`` is not a str (or None), or ``pretrained`` is neither a bool nor a str.
+
     Example:
         >>> from keras_archs import applications
         >>> applications.list_models("resnet15*")
         ['ResNet152', 'ResNet152V2']
     """
+    if pattern is not None and not isinstance(pattern, str):
+        raise TypeError(
+            f"list_models: `pattern` must be a str (a shell-style pattern such as 'resnet*') or None. Received: "
+            f"pattern={pattern!r} of type {type(pattern).__name__}"
+        )
+    if not isinstance(pretrained, (bool, str)):
+        raise TypeError(
+            f"list_models: `pretrained` must be True/False or a weights tag (str). Received: pretrained={pretrained!r} "
+            f"of type {type(pretrained).__name__}"
+        )
     names = []
     for spec in _REGISTRY.values():
         if pattern is not None and not fnmatch.fnmatch(spec.name.lower(), pattern.lower()):

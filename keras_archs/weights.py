@@ -5,8 +5,11 @@ wrapped so that nothing unverified is ever used or left behind:
 
 * the cache directory is created (keras would silently fall back to ``/tmp/.keras`` when it is missing or read-only);
 * a cached file is hash-checked before use; a bad one is deleted and downloaded again;
-* the download goes to a temporary name in the cache and is renamed into place only after its hash matched, so an
-  interrupted or truncated download never sits in the cache under the real name;
+* the download goes to a temporary name in the cache (``keras_archs._files.atomic_path``) and is renamed into place
+  only after its hash matched, so an interrupted or truncated download never sits in the cache under the real name;
+* processes that fetch into the same cache at once take turns (an exclusive ``flock`` on the cache folder while a
+  file is checked, replaced or downloaded): each finds either the verified file or nothing, never a file another
+  process is removing;
 * failures raise :class:`WeightsDownloadError` / :class:`WeightsHashMismatchError`, naming the file, the URL, the
   expected hash and how to fix it.
 
@@ -17,6 +20,7 @@ loader then rejects any file whose layers or shapes do not match the model.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.resources
 import io
@@ -25,22 +29,30 @@ import os
 import pathlib
 import warnings
 import zipfile
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import h5py
 import keras
 import numpy as np
 
+from keras_archs import _files, registry
 from keras_archs.registry import ModelSpec, WeightEntry
+
+try:  # POSIX; elsewhere concurrent fetches rely on the atomic rename alone
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 
 __all__ = [
     "WeightsFileError",
+    "WeightsFileNotFoundError",
     "WeightsHashMismatchError",
     "WeightsDownloadError",
     "cache_root",
     "fetch",
     "file_hash",
     "load_into",
+    "load_model_file",
     "load_deep_compression_net",
     "read_deep_compression_net",
 ]
@@ -48,6 +60,11 @@ __all__ = [
 
 class WeightsFileError(ValueError):
     """A weights file is unreadable, malformed, or does not fit the model."""
+
+
+class WeightsFileNotFoundError(WeightsFileError, FileNotFoundError):
+    """A weights path names no file ("file not found: PATH"); both a ValueError (keras' type for a bad ``weights``)
+    and a FileNotFoundError."""
 
 
 class WeightsHashMismatchError(WeightsFileError):
@@ -59,6 +76,22 @@ class WeightsDownloadError(OSError):
 
 
 _CHUNK = 1 << 20
+# What h5py (HDF5's own messages arrive as RuntimeError, KeyError, OSError...), zipfile and Keras' loaders raise on a
+# damaged or foreign file; each becomes a WeightsFileError naming the file. (MemoryError is not among them: a real lack
+# of memory is not a property of the file.)
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    KeyError,
+    IndexError,
+    ValueError,
+    TypeError,
+    AttributeError,
+    RuntimeError,
+    ArithmeticError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> pathlib.Path:
@@ -90,8 +123,8 @@ def _check_hdf5_weights(path: pathlib.Path) -> str | None:
             names = group.attrs.get("layer_names")
             if names is None or len(names) == 0:
                 return "it is HDF5 but has no `layer_names` index (not a Keras weights file)"
-    except (OSError, KeyError) as error:
-        return f"it is not a readable HDF5 file ({error})"
+    except _READ_ERRORS as error:
+        return f"it is not a readable HDF5 file ({type(error).__name__}: {error})"
     return None
 
 
@@ -110,8 +143,26 @@ def _problem_with(path: pathlib.Path, entry: WeightEntry) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _cache_lock(directory: pathlib.Path) -> Iterator[None]:
+    """An exclusive lock on the cache folder (``flock`` on the folder itself: no lock file is left behind)."""
+    if fcntl is None:
+        yield
+        return
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
 def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_subdir: str = "models") -> pathlib.Path:
     """Returns the local path of ``entry``'s file, downloading and verifying it if needed.
+
+    A cached file is used only after its hash matched. Processes fetching into one cache at once take turns: the
+    check, the removal of a bad copy and the download happen under an exclusive lock on the cache folder, and the
+    download is renamed into place only once verified, so each caller gets the one verified file.
 
     Args:
         entry: The weight entry (URL, file name, pinned hash).
@@ -128,45 +179,43 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
     directory = cache_root(cache_dir) / cache_subdir
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / entry.fname
+    if target.is_file() and _problem_with(target, entry) is None:
+        return target  # verified; a good cached file is only ever replaced by an identical one
+    if entry.url is None:
+        return shipped_path(entry)
+    with _cache_lock(directory):
+        if target.exists():  # again, under the lock: another process may have fetched it meanwhile
+            if _problem_with(target, entry) is None:
+                return target
+            target.unlink(missing_ok=True)  # a bad cached copy is never used; fall through to a fresh download
+        _download(entry, target, cache_root(cache_dir), cache_subdir)
+    return target
+
+
+def _download(entry: WeightEntry, target: pathlib.Path, root: pathlib.Path, cache_subdir: str) -> None:
+    """Downloads ``entry`` to a temporary beside ``target``, checks it, and only then renames it to ``target``."""
     fix = (
         f"Download {entry.url} yourself and place it at {target}"
         + (f" (expected hash {entry.file_hash})" if entry.file_hash else "")
         + ", or pass weights=<path to the file>."
     )
-    if target.exists():
-        problem = _problem_with(target, entry)
-        if problem is None:
-            return target
-        target.unlink()  # a bad cached copy is never used; fall through to a fresh download
-    if entry.url is None:
-        return shipped_path(entry)
-
-    partial_name = f".{entry.fname}.{os.getpid()}.partial"
-    partial = directory / partial_name
-    try:
-        keras.utils.get_file(
-            partial_name,
-            entry.url,
-            cache_dir=str(cache_root(cache_dir)),
-            cache_subdir=cache_subdir,
-            force_download=True,
-        )
-    except BaseException as error:  # keras raises a bare Exception offline; KeyboardInterrupt must clean up too
-        partial.unlink(missing_ok=True)
-        if isinstance(error, Exception):
+    with _files.atomic_path(target) as partial:
+        try:
+            keras.utils.get_file(
+                partial.name, entry.url, cache_dir=str(root), cache_subdir=cache_subdir, force_download=True
+            )
+        except Exception as error:  # keras raises a bare Exception offline; the temporary is removed by atomic_path
             raise WeightsDownloadError(
                 f"Could not download weights file {entry.fname} from {entry.url}: {error}. {fix}"
             ) from error
-        raise
-    problem = _problem_with(partial, entry)
-    if problem is not None:
-        partial.unlink(missing_ok=True)
-        raise WeightsHashMismatchError(
-            f"Downloaded weights file {entry.fname} from {entry.url} is corrupt or truncated: {problem}. "
-            f"It was deleted. {fix}"
-        )
-    os.replace(partial, target)
-    return target
+        if not partial.is_file():
+            raise WeightsDownloadError(f"Downloading {entry.url} left no file. {fix}")
+        problem = _problem_with(partial, entry)
+        if problem is not None:
+            raise WeightsHashMismatchError(
+                f"Downloaded weights file {entry.fname} from {entry.url} is corrupt or truncated: {problem}. "
+                f"It was deleted. {fix}"
+            )
 
 
 SHIPPED_PACKAGE = "keras_archs.saved_models"  # the repository's saved_models/ folder, installed as package data
@@ -224,12 +273,15 @@ def load_into(
 
     Raises:
         ValueError: ``weights`` names a tag this configuration has no file for (the message lists what exists).
-        WeightsFileError: The file does not fit the model (layer count, shapes, format).
+        WeightsFileNotFoundError: ``weights`` is a path that names no file ("file not found: PATH").
+        WeightsFileError: The file does not fit the model (layer count, shapes, format), or holds non-finite values.
         WeightsDownloadError, WeightsHashMismatchError: See :func:`fetch`.
     """
     if weights is None:
         return
-    if isinstance(weights, str) and not os.path.exists(weights) and weights in {"imagenet", *spec.weight_tags}:
+    # A tag wins over a file or folder of the same name in the working directory, as in keras.applications (pass
+    # "./imagenet" for such a file).
+    if isinstance(weights, str) and weights in {"imagenet", *spec.weight_tags}:
         entry = spec.find_weights(weights, include_top, **dict(variant or {}))
         if entry is None:
             available = [
@@ -246,6 +298,8 @@ def load_into(
         _load_file(model, path, entry.loader)
         return
     path = pathlib.Path(os.fspath(weights))
+    if not path.is_file():
+        raise WeightsFileNotFoundError(f"file not found: {path}" + (" (it is a folder)" if path.is_dir() else ""))
     _load_file(model, path, _loader_for_path(path))
 
 
@@ -260,6 +314,8 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
             problem = _check_hdf5_weights(path)
             if problem is not None:
                 raise WeightsFileError(f"Weights file {str(path)!r} cannot be loaded: {problem}.")
+        if loader == "keras_archive":
+            _check_zip(path)
         if loader in ("weights_h5", "keras_archive"):
             stored = _count_keras3_variables(path, loader)
             if stored != len(model.weights):
@@ -271,9 +327,12 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
             warnings.simplefilter("always")
             try:
                 model.load_weights(str(path))
-            except (ValueError, KeyError, OSError) as error:
+            except WeightsFileError:
+                raise
+            except _READ_ERRORS as error:
                 raise WeightsFileError(
-                    f"Weights file {str(path)!r} does not fit model {model.name!r}: {error}"
+                    f"Weights file {str(path)!r} does not fit model {model.name!r}, or is damaged: "
+                    f"{type(error).__name__}: {error}"
                 ) from error
         skipped = [
             str(w.message) for w in caught if "freshly-initialized" in str(w.message) or "Skipping" in str(w.message)
@@ -284,10 +343,60 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
         if skipped:
             # Keras 3 only warns when parts of a model find nothing in the file; a partial load is an error here.
             raise WeightsFileError(f"Weights file {str(path)!r} left parts of {model.name!r} unloaded: {skipped[0]}")
+        _check_finite(model, path)
     except BaseException:
         for variable, value in zip(model.weights, snapshot):
             variable.assign(value)
         raise
+
+
+def load_model_file(path: str | os.PathLike) -> Any:
+    """A whole model from a ``.keras`` file (``keras.saving.load_model``, safe mode, not compiled), checked first.
+
+    The zip's CRC-32s are checked before Keras reads anything, any failure to read becomes a
+    :class:`WeightsFileError` naming the file, and a model with non-finite weights is refused. Keras imports the
+    package's custom layers only once ``keras_archs.applications`` is imported; callers that may meet them import it.
+
+    Raises:
+        WeightsFileNotFoundError: No such file.
+        WeightsFileError: The file is damaged, not a Keras model, or holds non-finite weights.
+    """
+    path = pathlib.Path(os.fspath(path))
+    if not path.is_file():
+        raise WeightsFileNotFoundError(f"file not found: {path}")
+    _check_zip(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # keras warns about every oddity of a damaged config; it fails below
+            model = keras.saving.load_model(path, compile=False)
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Model file {str(path)!r} cannot be loaded: {type(error).__name__}: {error}") from error
+    if not isinstance(model, keras.Model):
+        raise WeightsFileError(f"Model file {str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
+    _check_finite(model, path)
+    return model
+
+
+def _check_finite(model: Any, path: pathlib.Path) -> None:
+    """No trained network has NaN or infinite weights: such values mean a damaged or crafted file."""
+    for variable in model.weights:
+        value = np.asarray(variable.numpy())
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise WeightsFileError(
+                f"Weights file {str(path)!r} gives {variable.path!r} non-finite values (NaN or infinity): the file is "
+                "damaged or was not written from a trained model."
+            )
+
+
+def _check_zip(path: pathlib.Path) -> None:
+    """A ``.keras`` file is a zip whose members carry a CRC-32: a damaged member is refused before it is read."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Weights file {str(path)!r} is not a readable .keras (zip) file: {error}") from error
+    if bad is not None:
+        raise WeightsFileError(f"Weights file {str(path)!r} is damaged: its member {bad!r} fails its CRC-32 check.")
 
 
 def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
@@ -311,8 +420,10 @@ def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
                     return count(handle)
         with h5py.File(path, "r") as handle:
             return count(handle)
-    except (OSError, KeyError, zipfile.BadZipFile) as error:
-        raise WeightsFileError(f"Weights file {str(path)!r} is not a readable Keras 3 weights file: {error}") from error
+    except _READ_ERRORS as error:
+        raise WeightsFileError(
+            f"Weights file {str(path)!r} is not a readable Keras 3 weights file: {type(error).__name__}: {error}"
+        ) from error
 
 
 # --- Deep Compression SqueezeNet (.net) --------------------------------------------------------------------------
@@ -336,8 +447,12 @@ def read_deep_compression_net(path: str | os.PathLike, blob_shapes: list[tuple[i
         List of ``(kernel, bias)`` float32 arrays, kernel in Caffe layout ``(out, in, kh, kw)``.
 
     Raises:
-        WeightsFileError: The file does not have the layout ``blob_shapes`` implies (size, positions out of range).
+        WeightsFileError: The file does not have the layout ``blob_shapes`` implies (size, positions out of range),
+            or a codebook or bias value is not finite.
+        WeightsHashMismatchError: The file has the name or the size of a published file (a registered
+            ``deep_compression_net`` entry: ``compressed_SqueezeNet.net``, 675,763 bytes) but not its sha256.
     """
+    _check_published_copy(pathlib.Path(path))
     data = pathlib.Path(path).read_bytes()
     n_layers = len(blob_shapes)
     header = 4 * n_layers
@@ -360,6 +475,13 @@ def read_deep_compression_net(path: str | os.PathLike, blob_shapes: list[tuple[i
         offset += 4 * _DC_CODEBOOK_SIZE
         bias = np.frombuffer(data, "<f4", count=shape[0], offset=offset).copy()
         offset += 4 * shape[0]
+        for part, values in (("codebook", codebook), ("bias", bias)):
+            if not np.all(np.isfinite(values)):
+                bad = int(np.flatnonzero(~np.isfinite(values))[0])
+                raise WeightsFileError(
+                    f"{os.fspath(path)!r}, conv layer {number}: {part}[{bad}] is {values[bad]}; a Deep Compression "
+                    "file holds finite values only (the file is damaged or crafted)."
+                )
         codes = np.frombuffer(data, np.uint8, count=n, offset=offset)
         offset += n
         packed = np.frombuffer(data, np.uint8, count=math.ceil(n / 2), offset=offset)
@@ -378,6 +500,33 @@ def read_deep_compression_net(path: str | os.PathLike, blob_shapes: list[tuple[i
         dense[positions] = codebook[codes]
         layers_out.append((dense.reshape(shape), bias))
     return layers_out
+
+
+def _check_published_copy(path: pathlib.Path) -> None:
+    """A file named or sized like a published Deep Compression file must be that file (its pinned sha256).
+
+    The ``.net`` format has no checksum: of 320 random mutations of the published file, 67 decoded into other
+    weights (issue #13); the published copy does have a known hash. The registered ``deep_compression_net`` entries
+    say which (name, size, hash); with no family registered yet there is nothing to compare with.
+    """
+    size = path.stat().st_size
+    for spec in registry.all_specs():
+        for entry in spec.weights:
+            if entry.loader != "deep_compression_net" or entry.file_hash is None:
+                continue
+            if path.name != entry.fname and size != entry.bytes:
+                continue
+            algorithm = _algorithm_for(entry.file_hash)
+            actual = file_hash(path, algorithm)
+            if actual != entry.file_hash.lower():
+                why = "name" if path.name == entry.fname else f"size ({size:,} bytes)"
+                raise WeightsHashMismatchError(
+                    f"{str(path)!r} has the {why} of the published {entry.fname} ({entry.url}) but not its content: "
+                    f"its {algorithm} is {actual}, the published file's is {entry.file_hash}. The file is damaged or "
+                    "altered; download it again (weights='imagenet' does, hash-checked). A different file of your own "
+                    "needs another name and size."
+                )
+            return
 
 
 def load_deep_compression_net(model: Any, path: str | os.PathLike) -> None:

@@ -346,7 +346,8 @@ def tiny_model():
         ({"calibration_steps": 0}, r"Received: calibration_steps=0"),
         ({"batch_size": True}, r"Received: batch_size=True"),
         ({"labels": ["a", "b"]}, r"4 outputs but `labels` \(given\) has 2 names"),
-        ({"labels": "fashion_mnist"}, r"Expected `labels` to be 'imagenet', a file .*no such file"),
+        ({"labels": "fashion_mnst"}, r"Expected `labels` to be 'imagenet', 'fashion_mnist', .*no such file"),
+        ({"labels": "fashion_mnist"}, r"4 outputs but `labels` \(fashion_mnist\) has 10 names"),
         ({"preprocessing": "inception"}, r"Received: preprocessing='inception'"),
     ],
 )

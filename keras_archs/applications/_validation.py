@@ -9,6 +9,7 @@ keras' own checks have passed. Every check runs before a layer is created.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import warnings
 from typing import Any, Iterable, Mapping
@@ -48,6 +49,11 @@ class KerasArguments:
     classes: Any = 1000
     classifier_activation: Any = "softmax"
     name: Any = None
+
+    def __post_init__(self) -> None:
+        # A NumPy integer is a number of classes like any other (Keras' Dense takes only a Python int).
+        if isinstance(self.classes, numbers.Integral) and not isinstance(self.classes, (bool, int)):
+            object.__setattr__(self, "classes", int(self.classes))
 
     @classmethod
     def of(cls, values: Mapping[str, Any]) -> KerasArguments:
@@ -99,13 +105,29 @@ def is_existing_path(weights: Any) -> bool:
     return isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights))
 
 
+# Suffixes of the weight files weights.load_into reads (a string ending so is meant as a path, not as a tag).
+_WEIGHT_FILE_SUFFIXES = (".h5", ".hdf5", ".keras", ".net")
+
+
+def _looks_like_a_path(weights: Any) -> bool:
+    """Whether ``weights`` is meant as a file: a PathLike, or a string with a folder separator or a weights suffix."""
+    if isinstance(weights, os.PathLike):
+        return True
+    if not isinstance(weights, str):
+        return False
+    separators = {os.sep, "/"} | ({os.altsep} if os.altsep else set())
+    return any(separator in weights for separator in separators) or weights.lower().endswith(_WEIGHT_FILE_SUFFIXES)
+
+
 def check_weights_and_classes(
     weights: Any, include_top: bool, classes: Any, *, spec: registry.ModelSpec, messages: Messages
 ) -> None:
     """keras' first two checks: ``weights`` is None, a known tag or an existing file; imagenet tops have 1000 classes.
 
     Project tags (``spec.weight_tags`` other than "imagenet") are accepted besides keras' values. When the model has
-    project tags, the error message lists them after keras' wording.
+    project tags, the error message lists them after keras' wording; when ``weights`` is meant as a path (a folder
+    separator or a weights-file suffix) that names nothing, it ends with "file not found: PATH". A tag is a tag even
+    when a file or folder of that name exists in the working directory (keras' order).
     """
     tags = {"imagenet", *spec.weight_tags}
     known_tag = isinstance(weights, str) and weights in tags
@@ -114,6 +136,8 @@ def check_weights_and_classes(
         extra = registry.family_tags(spec.family)
         if extra:
             message = message.rstrip(".") + f". Project tags available for this family: {', '.join(map(repr, extra))}."
+        if _looks_like_a_path(weights):
+            message = message.rstrip(".") + f". file not found: {os.fspath(weights)}"
         raise ValueError(message)
     if weights == "imagenet" and include_top and classes != 1000:
         raise ValueError(messages.classes.format(classes=classes))
@@ -126,7 +150,7 @@ def check_published_weights(weights: Any, include_top: bool, *, spec: registry.M
     (AlexNet, CIFAR ResNets, ...) and configurations without one (SqueezeNet 1.1 with its classifier). Checked first,
     so that a model whose default ``classes`` is not 1000 does not get keras' misleading "classes should be 1000".
     """
-    if not isinstance(weights, str) or os.path.exists(weights) or weights not in {"imagenet", *spec.weight_tags}:
+    if not isinstance(weights, str) or weights not in {"imagenet", *spec.weight_tags}:
         return
     if any(entry.tag == weights and entry.include_top == include_top for entry in spec.weights):
         return
@@ -136,6 +160,19 @@ def check_published_weights(weights: Any, include_top: bool, *, spec: registry.M
         f"No {weights!r} weights are published for {spec.name} with include_top={include_top}.{hint} Use "
         f"weights=None (random initialisation) or the path of a weights file. Received: weights={weights!r}"
     )
+
+
+def _check_shape_type(input_shape: Any) -> None:
+    if input_shape is None:
+        return
+    entries_ok = isinstance(input_shape, (tuple, list)) and all(
+        entry is None or (isinstance(entry, numbers.Integral) and not isinstance(entry, bool)) for entry in input_shape
+    )
+    if not entries_ok:
+        raise ValueError(
+            "`input_shape` must be a tuple of integers (height, width, channels; None for a variable size), or None. "
+            f"Received: input_shape={input_shape!r} of type {type(input_shape).__name__}"
+        )
 
 
 def obtain_input_shape(
@@ -148,8 +185,10 @@ def obtain_input_shape(
 ) -> tuple:
     """Validates ``input_shape`` (or derives the default) exactly as keras.applications does.
 
-    Returns the shape tuple without the batch axis; raises keras' ValueErrors (same text).
+    Returns the shape tuple without the batch axis; raises keras' ValueErrors (same text). An ``input_shape`` that is
+    not a sequence of integers and Nones (``"abc"``, ``3.5``) is refused first, with a ValueError naming it.
     """
+    _check_shape_type(input_shape)
     channels_first = data_format == "channels_first"
     given_3d = bool(input_shape) and len(input_shape) == 3
     if weights != "imagenet" and given_3d:
@@ -231,7 +270,7 @@ def check_extra_arguments(include_top: Any, pooling: Any, classes: Any) -> None:
             "The `pooling` argument should be one of None (4D feature map), 'avg' (global average pooling) or "
             f"'max' (global max pooling). Received: pooling={pooling!r}"
         )
-    if include_top and (isinstance(classes, bool) or not isinstance(classes, int) or classes < 1):
+    if include_top and (isinstance(classes, bool) or not isinstance(classes, numbers.Integral) or classes < 1):
         raise ValueError(f"`classes` must be a positive integer when `include_top=True`. Received: classes={classes!r}")
 
 

@@ -249,6 +249,7 @@ SPECS = {
                     fname="compressed_SqueezeNet.net",
                     url=DC_SQUEEZENET_URL,
                     file_hash=DC_SQUEEZENET_SHA256,
+                    bytes=675_763,
                     loader="deep_compression_net",
                     source="songhan/SqueezeNet-Deep-Compression (Han et al. 2016), decoded from 8-bit shared weights",
                     license="BSD-2-Clause",
@@ -422,8 +423,8 @@ def _check_bypass_weights(weights: Any, bypass: str | None) -> None:
     """
     if bypass is None or weights is None:
         return
-    is_path = isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights))
-    if weights == "imagenet" and not is_path:
+    is_path = isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights)) and weights != "imagenet"
+    if weights == "imagenet":
         raise ValueError(
             f"No ImageNet weights are published for SqueezeNet with bypass={bypass!r}: the ImageNet files are for the "
             "plain network. Use bypass=None with weights='imagenet', or weights=None (or your own weights file) with "

@@ -30,6 +30,8 @@ __all__ = [
     "ModelSource",
     "add_model_arguments",
     "center_square",
+    "check_output_file",
+    "check_output_folder",
     "class_names",
     "fashion_mnist_arrays",
     "load_model",
@@ -41,7 +43,8 @@ __all__ = [
 ]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
-# --labels NAME: the ImageNet names ship with the package; the dataset names live in keras_archs.data.
+# --labels NAME: the label sets of keras_archs.class_names (a literal so that --help loads nothing; tests/test_cli.py
+# checks it against class_names.LABEL_SETS).
 LABEL_SETS = ("imagenet", "fashion_mnist", "cifar10")
 # Evaluation centre crop: 224 of 256 (keras_archs.data.augment.EVAL_CROP_FRACTION; Szegedy et al. 2015 / Keras).
 _CENTER_CROP = 0.875
@@ -67,14 +70,64 @@ class ModelSource:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: a positive integer."""
+    """argparse type: a positive integer.
+
+    Example:
+        >>> positive_int("3")
+        3
+        >>> positive_int("0")
+        Traceback (most recent call last):
+        argparse.ArgumentTypeError: expected a positive integer (1, 2, ...), got '0'
+    """
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer (1, 2, ...), got {text!r}")
     return value
+
+
+def check_output_file(path: str, suffixes: Sequence[str], argument: str = "--out") -> pathlib.Path:
+    """Checks a file the command will write, before any work: its extension, its folder (exists, writable), and that
+    it is not a folder itself.
+
+    Raises:
+        ValueError: Wrong extension.
+        FileNotFoundError: The folder does not exist.
+        IsADirectoryError: ``path`` is a folder.
+        PermissionError: The folder is not writable.
+    """
+    target = pathlib.Path(path)
+    if not target.name.lower().endswith(tuple(suffixes)):
+        raise ValueError(f"{argument} must end in {' or '.join(suffixes)}. Received: {argument} {path}")
+    if target.is_dir():
+        raise IsADirectoryError(f"{argument} {path} is a folder; give a file name ending in {' or '.join(suffixes)}.")
+    folder = target.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{argument} {path}: the folder {str(folder)!r} does not exist; create it first.")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError(f"{argument} {path}: the folder {str(folder)!r} is not writable.")
+    return target
+
+
+def check_output_folder(path: str, argument: str = "--out") -> pathlib.Path:
+    """Checks a folder the command will create or fill, before any work: an existing folder must be writable; a new
+    one needs a writable folder above it.
+
+    Raises:
+        NotADirectoryError: ``path`` or a folder above it is a file.
+        PermissionError: The folder (or the existing one above it) is not writable.
+    """
+    target = pathlib.Path(path)
+    existing = target
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{argument} {path}: {str(existing)!r} is a file, not a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(f"{argument} {path}: {str(existing)!r} is not writable.")
+    return target
 
 
 def model_arg(text: str) -> tuple[str, object]:
@@ -142,11 +195,12 @@ def load_model(
             from keras_archs import compress
 
             return ModelSource(compress.load(path), f"archive {path.name}")
-        import keras
+        from keras_archs import (
+            applications,  # noqa: F401  (registers the custom layers a .keras file may hold)
+            weights,
+        )
 
-        from keras_archs import applications  # noqa: F401  (registers the custom layers a .keras file may hold)
-
-        return ModelSource(keras.saving.load_model(path, compile=False), f"file {path.name}")
+        return ModelSource(weights.load_model_file(path), f"file {path.name}")
     if path.exists() or os.sep in model:
         raise ValueError(
             f"Cannot read MODEL={model!r}: accepted files are .keras and .kadc (an existing file); or pass a registry "
@@ -160,7 +214,15 @@ def load_model(
         kwargs["weights"] = None if weights.lower() == "none" else weights
     if input_size is not None:
         kwargs["input_shape"] = (input_size, input_size, 3)
-    built = spec.build(**kwargs)
+    try:
+        built = spec.build(**kwargs)
+    except ValueError as error:
+        if weights is None or "`weights` argument" not in str(error):
+            raise
+        raise ValueError(
+            f"{error} On the command line: --weights none (random initialisation), imagenet or a project tag "
+            f"({', '.join(spec.weight_tags) or 'none for this model'}), or the path of a weights file."
+        ) from error
     tag = kwargs.get("weights", "default")
     extra = "".join(f", {key}={value!r}" for key, value in model_args)
     return ModelSource(built, f"{spec.name} (registry), weights={tag}{extra}", spec, None if tag is None else str(tag))
@@ -185,11 +247,9 @@ def class_names(choice: str | None) -> tuple[Any, str | None]:
     """``--labels``: a label set name -> (names, name); a path or None -> (itself, None) for ``to_tflite``."""
     if choice == "imagenet" or choice is None or choice not in LABEL_SETS:
         return choice, None
-    if choice == "fashion_mnist":
-        from keras_archs.data.fashion_mnist import CLASS_NAMES
-    else:
-        from keras_archs.data.cifar import CIFAR10_CLASS_NAMES as CLASS_NAMES
-    return list(CLASS_NAMES), choice
+    from keras_archs import class_names as class_names_lib
+
+    return class_names_lib.get(choice), choice
 
 
 def preprocess(images: np.ndarray, mode: str | None) -> np.ndarray:
@@ -227,7 +287,14 @@ def photos(paths: Sequence[str | os.PathLike], channels: int = 3) -> list[tuple[
         for path in paths:
             if not pathlib.Path(path).is_file():
                 raise FileNotFoundError(f"No image file at {str(path)!r}.")
-            images.append((pathlib.Path(path).name, np.asarray(keras.utils.load_img(path, color_mode=color_mode))))
+            try:
+                image = keras.utils.load_img(path, color_mode=color_mode)
+            except Exception as error:  # noqa: BLE001 - PIL raises UnidentifiedImageError, OSError, SyntaxError...
+                raise ValueError(
+                    f"Cannot read {str(path)!r} as an image ({type(error).__name__}: {error}). Accepted: image files "
+                    f"PIL reads ({', '.join(IMAGE_SUFFIXES)})."
+                ) from error
+            images.append((pathlib.Path(path).name, np.asarray(image)))
         return [(name, image.astype(np.float32)) for name, image in images]
     try:
         import skimage.data

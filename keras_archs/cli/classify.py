@@ -18,6 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from keras_archs import imagenet_utils
     from keras_archs.export import _arguments
 
+    images = _sources.photos(args.image)  # the files first: a bad one fails before any model is built or downloaded
     started = time.perf_counter()
     source = _sources.load_model(args.model, args.weights, args.model_arg)
     loaded = time.perf_counter() - started
@@ -32,7 +33,6 @@ def run(args: argparse.Namespace) -> int:
             f"Received: {source.description} with input {(height, width, channels)} and {classes} outputs."
         )
     print(f"{source.description}: {source.model.count_params():,} params, built and loaded in {loaded:.2f} s")
-    images = _sources.photos(args.image)
     batch = np.stack([_sources.center_square(image, height) for _, image in images])
     started = time.perf_counter()
     probabilities = np.asarray(source.model(_sources.preprocess(batch, mode), training=False))

@@ -14,8 +14,7 @@ from keras_archs.cli import _sources
 def run_compress(args: argparse.Namespace) -> int:
     from keras_archs import compress
 
-    if not args.out.endswith(".kadc"):
-        raise ValueError(f"--out must end in .kadc (the archive extension). Received: {args.out!r}")
+    _sources.check_output_file(args.out, (".kadc",))  # before any work
     source = _sources.load_model(args.model, args.weights, args.model_arg)
     train = val = test = None
     if args.data:
@@ -61,8 +60,7 @@ def run_compress(args: argparse.Namespace) -> int:
 def run_decompress(args: argparse.Namespace) -> int:
     from keras_archs import _files
 
-    if not args.out.endswith(".keras"):
-        raise ValueError(f"--out must end in .keras. Received: {args.out!r}")
+    _sources.check_output_file(args.out, (".keras",))  # before any work
     if not args.archive.endswith(".kadc"):
         raise ValueError(f"ARCHIVE must be a .kadc file. Received: {args.archive!r}")
     started = time.perf_counter()

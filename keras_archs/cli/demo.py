@@ -12,6 +12,7 @@ from keras_archs.cli import _sources
 def run(args: argparse.Namespace) -> int:
     from keras_archs import demo
 
+    _sources.check_output_folder(args.out)  # before any work
     dc_weights = None if args.no_imagenet else args.dc_weights
     demo.run_demo(
         args.out, train_limit=args.train_limit, epochs=args.epochs, dc_weights=dc_weights, test_limit=args.test_limit

@@ -39,6 +39,7 @@ def _preprocessing_for(source: _sources.ModelSource, given: str | None, metadata
 def run(args: argparse.Namespace) -> int:
     from keras_archs.export import to_tflite, verify_tflite
 
+    _sources.check_output_file(args.out, (".tflite",))  # before any work
     source = _sources.load_model(args.model, args.weights, args.model_arg, args.input_size)
     metadata = not args.no_metadata
     preprocessing = _preprocessing_for(source, args.preprocessing, metadata)

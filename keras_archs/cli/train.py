@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pathlib
 import sys
 from typing import Any
 
@@ -41,11 +42,47 @@ def select_backend(backend: str | None) -> None:
     os.environ["KERAS_BACKEND"] = backend
 
 
+def _remove_if_empty(folder: pathlib.Path) -> None:
+    """Removes ``folder`` if it holds folders only (what a run that failed before its first file leaves)."""
+    if not folder.is_dir() or any(path.is_file() or path.is_symlink() for path in folder.rglob("*")):
+        return
+    for directory in sorted(folder.rglob("*"), key=lambda path: len(path.parts), reverse=True) + [folder]:
+        os.rmdir(directory)
+
+
+def _topmost_missing(folder: pathlib.Path) -> pathlib.Path | None:
+    """The highest of ``folder`` and its parents that does not exist yet (``None`` when ``folder`` exists)."""
+    folder = folder.absolute()
+    if folder.exists():
+        return None
+    while not folder.parent.exists():
+        folder = folder.parent
+    return folder
+
+
 def run(args: argparse.Namespace) -> int:
     select_backend(args.backend)
     from keras_archs.train import train
 
-    result = train(
+    out = _sources.check_output_folder(args.out)
+    topmost_new = _topmost_missing(out)
+    try:
+        result = _train(train, args)
+    except BaseException:
+        if topmost_new is not None:  # missing data, a bad recipe...: no empty run folder (nor its new parents) left
+            _remove_if_empty(topmost_new)
+        raise
+    evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
+    where = f"model and logs in {result.out_dir}" if result.is_chief else "the chief writes the model and logs"
+    print(
+        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}, {evaluated}) after {result.epochs} "
+        f"epochs on {result.replicas} replica(s), {result.seconds / 60:.1f} min; {where}"
+    )
+    return 0
+
+
+def _train(train: Any, args: argparse.Namespace) -> Any:
+    return train(
         args.model,
         args.data,
         out_dir=args.out,
@@ -63,14 +100,8 @@ def run(args: argparse.Namespace) -> int:
         augment=args.augment,
         shuffle=args.shuffle,
         command=args.command_line,
+        verbose=1 if sys.stdout.isatty() else 2,  # a progress bar on a terminal; one plain line per epoch in a log
     )
-    evaluated = "whole test split" if result.eval_limit is None else f"first {result.eval_limit:,} test examples"
-    where = f"model and logs in {result.out_dir}" if result.is_chief else "the chief writes the model and logs"
-    print(
-        f"test accuracy {result.test_accuracy:.4f} (loss {result.test_loss:.4f}, {evaluated}) after {result.epochs} "
-        f"epochs on {result.replicas} replica(s), {result.seconds / 60:.1f} min; {where}"
-    )
-    return 0
 
 
 def register(commands: Any) -> None:

@@ -10,6 +10,7 @@ with no Python code from the file.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from keras_archs.compress import archive as archive_lib
 
-__all__ = ["FORMAT_NAME", "CompressedModel", "load", "storage_axes", "weight_keys"]
+__all__ = ["DEFAULT_MAX_PARAMS", "FORMAT_NAME", "CompressedModel", "load", "storage_axes", "weight_keys"]
 
 # metadata["format"] of every archive deep_compress writes; load refuses archives without it.
 FORMAT_NAME = "keras_archs.deep_compression"
@@ -141,36 +142,128 @@ class CompressedModel:
         return "\n".join([aligned(header), aligned(["-" * w for w in widths]), *map(aligned, lines)])
 
 
-def load(path: str | os.PathLike | bytes) -> keras.Model:
+# The most parameters load() rebuilds unless told otherwise: the decoder's element budget (VGG19, the largest zoo
+# model, has 143,667,240).
+DEFAULT_MAX_PARAMS = archive_lib.DEFAULT_MAX_ELEMENTS
+# Values in variables that are not weights: random-seed states, 2 per Dropout-like layer.
+_MAX_OTHER_VALUES = 1 << 16
+
+
+def _archive_bytes(path: Any) -> bytes:
+    """The bytes of ``path`` (a file path or the bytes themselves); clear errors for anything else."""
+    if isinstance(path, (bytes, bytearray, memoryview)):
+        return bytes(path)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(
+            f"path must be the path of a .kadc archive (str or os.PathLike) or its bytes. Received: path={path!r} of "
+            f"type {type(path).__name__}"
+        )
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"path must be a .kadc archive file, not a folder. Received: path={os.fspath(path)!r}")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"file not found: {os.fspath(path)}")
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _build_unallocated(config: dict) -> tuple[keras.Model, list]:
+    """The model ``config`` describes, with variables that have shapes but no memory yet (and those variables).
+
+    Built inside a ``keras.StatelessScope``: Keras then defers every variable's initialisation (it records shape,
+    dtype and initializer only). So a config that asks for a Dense layer of 2**30 units costs nothing until its
+    variables are initialised, which :func:`load` does only after comparing every shape with the stored tensors.
+    The deferred variables are taken out of Keras' global list of variables waiting to be initialised (a later
+    stateless scope would otherwise initialise them, or fail on the ones initialised here).
+    """
+    from keras.src.backend.common import global_state  # Keras' own record of deferred variables
+
+    name = "uninitialized_variables"
+    before = list(global_state.get_global_attribute(name) or [])
+    # The optimizer of a compiled model makes its variables from values, which a stateless scope refuses: the model is
+    # compiled after its variables are set (what deserialize_keras_object does last anyway).
+    architecture = {key: value for key, value in config.items() if key != "compile_config"}
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = keras.saving.deserialize_keras_object(architecture)
+    except Exception as error:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
+        raise archive_lib.ArchiveCorruptError(f"The archive's model config cannot be rebuilt: {error}") from error
+    finally:
+        known = {id(variable) for variable in before}
+        pending = [v for v in global_state.get_global_attribute(name) or [] if id(v) not in known]
+        global_state.set_global_attribute(name, before)
+    if not isinstance(model, keras.Model):
+        raise archive_lib.ArchiveCorruptError(
+            f"The archive's config describes a {type(model).__name__}, not a keras.Model."
+        )
+    return model, pending
+
+
+def _compile_as_stored(model: keras.Model, config: dict) -> None:
+    compile_config = config.get("compile_config")
+    if not compile_config:
+        return
+    try:
+        model.compile_from_config(compile_config)
+    except Exception as error:  # noqa: BLE001 - as deserialize_keras_object would fail on it
+        raise archive_lib.ArchiveCorruptError(f"The archive's compile config cannot be applied: {error}") from error
+
+
+class _StoredValue:
+    """An initializer that gives a variable the value the archive stores (no random draw, no second copy)."""
+
+    def __init__(self, value: np.ndarray) -> None:
+        self.value = value
+
+    def __call__(self, shape: Any, dtype: Any = None) -> np.ndarray:
+        return self.value.astype(keras.backend.standardize_dtype(dtype), copy=False)
+
+
+def load(path: str | os.PathLike | bytes, *, max_params: int = DEFAULT_MAX_PARAMS) -> keras.Model:
     """Rebuilds the Keras model stored in a Deep Compression archive.
+
+    Nothing is allocated for the model before its size is known to be the stored tensors' size: the archive's
+    tensors are decoded (the decoder checks every count against the bytes and ``max_params``), the model is built
+    from the config with shape-only variables, every variable's shape is compared with its stored tensor, and only
+    then are the variables created, directly from the stored values. A crafted config that describes a larger
+    network than its tensors (checksums do not help: whoever crafts a file recomputes them) is refused at no cost.
 
     Args:
         path: The archive file (or its bytes).
+        max_params: Refuse archives that store more values than this, in total (the default fits every model of
+            the zoo; raise it for a trusted archive of a larger network).
 
     Returns:
         A Keras model with the decoded weights (kernels = shared values, pruned weights 0).
 
     Raises:
         keras_archs.compress.ArchiveCorruptError: The file is not a valid archive, or its tensors do not fit the
-            model its config describes.
-        FileNotFoundError: No such file.
+            model its config describes, or it holds more than ``max_params`` values.
+        FileNotFoundError: No such file ("file not found: PATH").
+        IsADirectoryError: ``path`` is a folder.
+        TypeError: ``path`` is neither a path nor bytes.
+        ValueError: ``max_params`` is not a positive integer.
 
     Example:
         >>> from keras_archs.compress import load
         >>> model = load(keras_archs.saved_models.path("squeezenet_fashion_mnist.kadc"))  # doctest: +SKIP
     """
-    stored = archive_lib.decode(path) if isinstance(path, (bytes, bytearray)) else archive_lib.read(path)
+    if isinstance(max_params, bool) or not isinstance(max_params, (int, np.integer)) or max_params < 1:
+        raise ValueError(f"max_params must be a positive integer. Received: max_params={max_params!r}")
+    stored = archive_lib.decode(_archive_bytes(path), max_elements=int(max_params))
     if stored.metadata.get("format") != FORMAT_NAME:
         raise archive_lib.ArchiveCorruptError(
             f"The archive's metadata says format {stored.metadata.get('format')!r}, not {FORMAT_NAME!r}: it was not "
             "written by keras_archs.compress.deep_compress."
         )
+    total = sum(int(value.size) for value in stored.tensors.values())
+    if total > max_params:
+        raise archive_lib.ArchiveCorruptError(
+            f"The archive stores {total:,} values, over max_params={int(max_params):,} (pass a larger max_params to "
+            "load a trusted archive of a larger network)."
+        )
     import keras_archs.applications  # noqa: F401  (registers the zoo's custom layers the config may name)
 
-    try:
-        model = keras.saving.deserialize_keras_object(stored.config)
-    except Exception as error:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
-        raise archive_lib.ArchiveCorruptError(f"The archive's model config cannot be rebuilt: {error}") from error
+    model, pending = _build_unallocated(stored.config)
     keys = weight_keys(model)
     missing = [key for key, _ in keys if key not in stored.tensors]
     extra = sorted(set(stored.tensors) - {key for key, _ in keys})
@@ -186,5 +279,21 @@ def load(path: str | os.PathLike | bytes) -> keras.Model:
                 f"Tensor {key!r} has shape {tuple(value.shape)} in the archive; "
                 f"the model needs {tuple(variable.shape)}."
             )
-        variable.assign(value.astype(variable.dtype))
+    by_variable = {id(variable): stored.tensors[key] for key, variable in keys}
+    # Variables that are not weights (a Dropout layer's seed state: 2 values) keep their own initializer.
+    other = sum(math.prod(v.shape) for v in pending if id(v) not in by_variable)
+    if other > _MAX_OTHER_VALUES:
+        raise archive_lib.ArchiveCorruptError(
+            f"The archive's model has {other:,} variable values besides its weights; at most {_MAX_OTHER_VALUES:,} "
+            "are accepted (random-seed states)."
+        )
+    for variable in pending:
+        if id(variable) in by_variable:
+            variable._initializer = _StoredValue(by_variable[id(variable)])
+        variable._deferred_initialize()
+    deferred = {id(variable) for variable in pending}
+    for key, variable in keys:  # a weight Keras created eagerly (none in Keras 3.15) gets the stored value too
+        if id(variable) not in deferred:
+            variable.assign(stored.tensors[key].astype(variable.dtype))
+    _compile_as_stored(model, stored.config)
     return model

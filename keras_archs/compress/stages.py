@@ -342,6 +342,7 @@ def deep_compress(
         :class:`CompressedModel`.
 
     Raises:
+        TypeError: ``model`` is not a ``keras.Model`` (e.g. a registry name: build it first).
         ValueError: Unknown recipe, a recipe pattern that matches no layer, bad epochs.
 
     Example:
@@ -353,6 +354,11 @@ def deep_compress(
         True
     """
     require_tensorflow("keras_archs.compress.deep_compress")
+    if not isinstance(model, keras.Model):
+        hint = f" (build it first: keras_archs.get_model({model!r}, ...))" if isinstance(model, str) else ""
+        raise TypeError(
+            f"deep_compress needs a keras.Model{hint}. Received: model={model!r} of type {type(model).__name__}"
+        )
     recipe = recipe_for(model) if recipe is None else get_recipe(recipe)
     if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0):
         raise ValueError(f"epochs must be an int >= 0. Received: epochs={epochs!r}")

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from keras_archs import _files
+from keras_archs import _files, class_names
 from keras_archs.data import augment as augment_lib
 from keras_archs.data import pipeline, sources
 
@@ -56,8 +56,8 @@ SPLITS = ("train", "test")
 LABEL_MODES = ("fine", "coarse")
 IMAGE_SIZE = 32
 PIXEL_BYTES = 3 * IMAGE_SIZE * IMAGE_SIZE  # 3,072: 1,024 per channel, R then G then B
-# https://www.cs.toronto.edu/~kriz/cifar.html ("batches.meta.txt" of the binary version, in label order).
-CIFAR10_CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+# https://www.cs.toronto.edu/~kriz/cifar.html, in label order; kept in keras_archs.class_names, which export reads too.
+CIFAR10_CLASS_NAMES = class_names.CIFAR10
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from keras_archs import class_names
 from keras_archs.data import augment as augment_lib
 from keras_archs.data import pipeline, sources
 
@@ -72,19 +73,8 @@ _FILE_PREFIX = {"train": "train", "test": "t10k"}
 # for ever; it is no more "random" than a seeded permutation and has no seed to forget.
 VALIDATION_PER_CLASS = 600
 _DERIVED_SPLITS = ("validation", "train_without_validation")
-# Xiao et al. 2017, Table 1 (label order of the files).
-CLASS_NAMES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+# Xiao et al. 2017, Table 1 (label order of the files); kept in keras_archs.class_names, which export reads too.
+CLASS_NAMES = class_names.FASHION_MNIST
 _HINT = (
     "install Debian's package (`sudo apt-get install dataset-fashion-mnist`, files in "
     "/usr/share/datasets/fashion-mnist), "

@@ -139,8 +139,17 @@ class RepresentativeData:
                 group = list(itertools.islice(limited, self.batch_size))
                 if len(group) < self.batch_size:
                     return
+                batch = np.stack(group).astype(self.dtype)
+                if batch.dtype.kind == "f" and not np.all(np.isfinite(batch)):
+                    # NaN calibrates a range of NaN: the converter then writes a float32-input file that outputs
+                    # garbage (issue #13).
+                    bad = self.count + int(np.flatnonzero(~np.isfinite(batch).reshape(len(batch), -1).all(1))[0])
+                    raise ValueError(
+                        f"`representative_data` holds non-finite values (NaN or infinity), first in example {bad}: "
+                        "calibration needs finite model inputs."
+                    )
                 self.count += self.batch_size
-                yield [np.stack(group).astype(self.dtype)]
+                yield [batch]
         except (ValueError, TypeError) as error:
             self.error = error
             raise

@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from keras_archs import class_names
 from keras_archs.export import _arguments
 from keras_archs.export._litert import TensorInfo
 
@@ -23,16 +24,16 @@ __all__ = [
     "build_card",
     "card_path_for",
     "describe_file_input",
+    "default_labels",
     "describe_preprocessing",
     "labels_path_for",
     "model_record",
     "resolve_labels",
 ]
 
-# Label sets this module knows without any dataset module: the ImageNet-1k names ship with the package
-# (keras_archs.imagenet_utils). Dataset class names (Fashion-MNIST, CIFAR-10) come from the data modules and are
-# passed in as a sequence (the command line does that for `--labels fashion_mnist`).
-LABEL_SETS = ("imagenet",)
+# Label sets known by name (keras_archs.class_names, the one source the data modules and the command line read too).
+LABEL_SETS = class_names.LABEL_SETS
+# The registry's preprocessing modes and "raw" (export._arguments, which imports no TensorFlow).
 PREPROCESSING_MODES = _arguments.PREPROCESSING_MODES
 
 
@@ -64,8 +65,8 @@ def resolve_labels(
 
     Args:
         labels: None (1000 outputs: the ImageNet names of ``keras_archs.imagenet_utils``; other class vectors: the class
-            indices "0", "1", ...), ``"imagenet"``, the path of a text file with one name per line, or a sequence of
-            names (e.g. ``keras_archs.data.fashion_mnist.CLASS_NAMES``).
+            indices "0", "1", ...), a label set of :data:`LABEL_SETS` (``"imagenet"``, ``"fashion_mnist"``,
+            ``"cifar10"``), the path of a text file with one name per line, or a sequence of names.
         num_classes: Length of the model's class vector; None when the output is not a class vector.
         source: What the card records as the names' origin (e.g. "fashion_mnist"); default "imagenet", "file
             NAME", "given" or "class indices (no names given)".
@@ -91,7 +92,7 @@ def resolve_labels(
             return _imagenet_names(), source or "imagenet"
         return [str(i) for i in range(num_classes)], source or "class indices (no names given)"
     if isinstance(labels, str) and labels in LABEL_SETS:
-        names, origin = _imagenet_names(), labels
+        names, origin = class_names.get(labels), labels
     elif isinstance(labels, (str, os.PathLike)):
         path = pathlib.Path(labels)
         if not path.is_file():
@@ -118,6 +119,17 @@ def resolve_labels(
     if bad:
         raise ValueError(f"Class names must be non-empty single lines. Received: {bad[0]!r} in labels ({origin}).")
     return names, origin
+
+
+def default_labels(model: Any) -> str | None:
+    """The label set a model's weights were trained on, when its constructor recorded a weights tag that names one
+    (``keras_archs.SqueezeNet(weights="fashion_mnist")`` -> "fashion_mnist"), else None.
+
+    The tag is read from the record registry constructors leave on a model (``model.keras_archs_origin.weights``), so
+    ``to_tflite`` and ``keras-archs export`` label such a model alike.
+    """
+    tag = getattr(getattr(model, "keras_archs_origin", None), "weights", None)
+    return tag if isinstance(tag, str) and tag in LABEL_SETS and tag != "imagenet" else None
 
 
 def _imagenet_names() -> list[str]:

@@ -292,6 +292,17 @@ def _prepare(model: Any, metadata: bool, preprocessing: str | None) -> tuple[Any
     return converted, card.describe_file_input(mobile.input_preprocessing(model, preprocessing), channels)
 
 
+def _check_io_types(tensors: tuple, io_dtype: str, model_name: str, mode: str) -> None:
+    """The file's real input and output dtypes must be the ones asked for (the card records ``io_dtype``)."""
+    found = {"input": tensors[0].dtype, "output": tensors[1].dtype}
+    wrong = {name: dtype for name, dtype in found.items() if dtype != io_dtype}
+    if wrong:
+        raise TFLiteConversionError(
+            f"TFLite conversion of {model_name!r} (mode={mode!r}) asked for {io_dtype} input and output but the file "
+            f"has {', '.join(f'{name} {dtype}' for name, dtype in wrong.items())}; it was not written."
+        )
+
+
 def to_tflite(
     model: Any,
     path: str | os.PathLike,
@@ -339,9 +350,11 @@ def to_tflite(
             once when it prepares the graph, so only the file gets smaller (docs/benchmarks.md).
         calibration_steps: Most examples of ``representative_data`` used for calibration.
         batch_size: Batch dimension of the ``.tflite`` input (1 for phones; only 1 with metadata).
-        labels: Class names: see :func:`keras_archs.export.resolve_labels` (None: ImageNet names for 1000 outputs,
-            else indices; ``"imagenet"``; a file; a sequence of names).
-        labels_source: Where the names come from, for the card and metadata (e.g. "fashion_mnist").
+        labels: Class names: see :func:`keras_archs.export.resolve_labels` (None: the label set of the model's
+            weights tag, e.g. ``weights="fashion_mnist"``; else ImageNet names for 1000 outputs, else indices; a label
+            set name such as ``"imagenet"`` or ``"fashion_mnist"``; a file; a sequence of names).
+        labels_source: Where the names come from, for the card and metadata (e.g. "fashion_mnist"); default from
+            ``labels``.
         preprocessing: What ``model``'s input expects ("raw" pixels 0..255, or a registry mode): see
             :func:`keras_archs.export.describe_preprocessing`. Default: what the model says.
         source: Free text naming where the model came from (registry name and weights tag, a file), for the card.
@@ -393,6 +406,8 @@ def to_tflite(
     converted, input_card = _prepare(model, metadata, preprocessing)
     example_shape, dtype, input_name = _arguments.model_io(converted)
     output_shape = tuple(converted.outputs[0].shape[1:])
+    if labels is None:  # a model built with a dataset's weights tag ("fashion_mnist") is labelled with its classes
+        labels = card.default_labels(model)
     names = card.resolve_labels(labels, output_shape[0] if len(output_shape) == 1 else None, labels_source)
 
     calibration = RepresentativeData(
@@ -415,6 +430,7 @@ def to_tflite(
         edits = [_flatbuffer.pin_input_quantization(1.0, 0)] if io_dtype == "uint8" else []
         content = metadata_lib.embed(content, embedded, files, edits)
     tensors = _inspect(content, mode, model.name)
+    _check_io_types(tensors, io_dtype, model.name, mode)
     digest = hashlib.sha256(content).hexdigest()
     card_data = card.build_card(target, content, digest, settings, tensors, names, input_card, record, embedded)
     labels_path = _write(target, content, names[0], card_data)
@@ -476,5 +492,8 @@ def _write(target: pathlib.Path, content: bytes, names: list[str] | None, card_d
         files[labels_path] = _labels_bytes(names)
     card_path = card.card_path_for(target)
     files[card_path] = (json.dumps(card_data, indent=2) + "\n").encode("utf-8")
-    _files.write_set(files, describing=[card_path])
+    # Labels and card describe the .tflite: removed first, committed last; an old labels file of a model that had a
+    # class vector does not stay beside a new file without one.
+    stale = [] if labels_path is not None else [card.labels_path_for(target)]
+    _files.write_set(files, describing=[path for path in (labels_path, card_path) if path is not None], remove=stale)
     return labels_path
