@@ -14,6 +14,9 @@ import fnmatch
 from typing import Any, Callable, Mapping, TypeVar
 
 __all__ = [
+    "PREPROCESSING",
+    "PREPROCESSING_MODES",
+    "SQUEEZENET_CAFFE_MEAN_BGR",
     "MissingBuilderError",
     "PublishedAccuracy",
     "WeightEntry",
@@ -25,6 +28,22 @@ __all__ = [
     "all_specs",
     "family_tags",
 ]
+
+# Caffe SqueezeNet's mean pixel, BGR order (forresti/SqueezeNet train_val.prototxt: mean_value 104, 117, 123;
+# DESIGN.md §4: "Caffe input is 227x227 BGR minus mean (104, 117, 123)").
+SQUEEZENET_CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)
+
+# The normalisation modes a ModelSpec may record (``spec.preprocessing``): mode -> keyword arguments of
+# keras_archs.imagenet_utils.preprocess_input. The one table of them: the eager and in-graph forms
+# (keras_archs.data.preprocessing), the model layer (keras_archs.applications.preprocessing), the export card and
+# metadata (keras_archs.export) and the command line all read it. Here because this module imports no TensorFlow.
+PREPROCESSING: Mapping[str, Mapping[str, Any]] = {
+    "caffe": {"mode": "caffe"},  # RGB -> BGR, minus the ImageNet BGR mean, no scaling
+    "squeezenet_caffe": {"mode": "caffe", "mean": SQUEEZENET_CAFFE_MEAN_BGR},  # the same with Caffe SqueezeNet's mean
+    "tf": {"mode": "tf"},  # scale to [-1, 1]
+    "torch": {"mode": "torch"},  # scale to [0, 1], minus the ImageNet RGB mean, over its std
+}
+PREPROCESSING_MODES = tuple(PREPROCESSING)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,7 +139,7 @@ class ModelSpec:
         family: Module under ``keras_archs.applications`` that builds it.
         default_size: Default square input size (pixels).
         min_size: Smallest input size accepted.
-        preprocessing: ``preprocess_input`` mode ("caffe", "tf", "torch", or "squeezenet_caffe").
+        preprocessing: One of :data:`PREPROCESSING_MODES` ("caffe", "tf", "torch", or "squeezenet_caffe").
         paper: Citation of the architecture.
         params: ``count_params()`` of the default model with top and ``classes`` classes (BN moving statistics
             included).
@@ -150,6 +169,13 @@ class ModelSpec:
     build_kwargs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     aliases: tuple[str, ...] = ()
     published_accuracy: PublishedAccuracy | None = None
+
+    def __post_init__(self) -> None:
+        if self.preprocessing not in PREPROCESSING_MODES:
+            raise ValueError(
+                f"ModelSpec {self.name!r}: preprocessing must be one of {', '.join(PREPROCESSING_MODES)}. "
+                f"Received: preprocessing={self.preprocessing!r}"
+            )
 
     @property
     def builder(self) -> Callable[..., Any]:

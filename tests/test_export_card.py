@@ -60,7 +60,7 @@ def test_raw_pixels_and_a_normalising_layer():
 
 
 def test_the_preprocessing_modes_are_the_registrys_and_the_pipelines():
-    """card.PREPROCESSING_MODES is a literal (no TensorFlow at import); it must stay the registry's list + "raw"."""
+    """card.PREPROCESSING_MODES is the registry's list + "raw"; every spec records one of them."""
     from keras_archs.data import preprocessing
 
     assert set(PREPROCESSING_MODES) == {*preprocessing.MODES, "raw"}

@@ -374,3 +374,10 @@ def test_activation_error_matches_keras_applications(name, monkeypatch):
 def test_keras_constructors_raise_the_activation_message(name):
     kwargs = _keras_error_cases(registry.get_spec(name))["activation"]
     assert _error_of(getattr(keras.applications, name), kwargs) == _keras_activation_message()
+
+
+def test_a_spec_must_record_one_of_the_registrys_preprocessing_modes():
+    with pytest.raises(ValueError, match=r"preprocessing must be one of caffe, squeezenet_caffe, tf, torch\. .*'bgr'"):
+        registry.ModelSpec(
+            name="Tiny", family="tiny", default_size=32, min_size=32, preprocessing="bgr", paper="-", params=1, layers=1
+        )

@@ -32,21 +32,14 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_archs import imagenet_utils
+from keras_archs import imagenet_utils, registry
 
 __all__ = ["GreyFromRGB", "ImagePreprocessing", "LUMA_RGB", "MODES", "SQUEEZENET_CAFFE_MEAN_BGR"]
 
-# Caffe SqueezeNet's mean_value (DESIGN.md §4: "Caffe input is 227x227 BGR minus mean (104, 117, 123)").
-SQUEEZENET_CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)
-# Mode -> keyword arguments of imagenet_utils.preprocess_input. The same table as keras_archs.data.preprocessing's
-# (tests/test_preprocessing_layer.py checks that they agree; data/ sits above applications/ and cannot be imported).
-_PREPROCESS_INPUT_ARGUMENTS = {
-    "caffe": {"mode": "caffe"},
-    "squeezenet_caffe": {"mode": "caffe", "mean": SQUEEZENET_CAFFE_MEAN_BGR},
-    "tf": {"mode": "tf"},
-    "torch": {"mode": "torch"},
-}
-MODES = tuple(_PREPROCESS_INPUT_ARGUMENTS)
+SQUEEZENET_CAFFE_MEAN_BGR = registry.SQUEEZENET_CAFFE_MEAN_BGR
+# Mode -> keyword arguments of imagenet_utils.preprocess_input (the registry's one table, as data/preprocessing reads).
+_PREPROCESS_INPUT_ARGUMENTS = registry.PREPROCESSING
+MODES = registry.PREPROCESSING_MODES
 # ITU-R BT.601 luma coefficients (Rec. 601, section 2.5.1: E'Y = 0.299 E'R + 0.587 E'G + 0.114 E'B); they sum to 1, so
 # an RGB image with R = G = B = g gives back g.
 LUMA_RGB = (0.299, 0.587, 0.114)

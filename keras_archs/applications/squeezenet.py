@@ -77,8 +77,8 @@ FASHION_MNIST_ARGUMENTS = (
     ("classifier_activation", "softmax"),
 )
 
-# Caffe SqueezeNet's mean pixel, BGR order (forresti/SqueezeNet train_val.prototxt: mean_value 104, 117, 123).
-CAFFE_BGR_MEAN = (104.0, 117.0, 123.0)
+# Caffe SqueezeNet's mean pixel, BGR order (the registry's, with its source).
+CAFFE_BGR_MEAN = registry.SQUEEZENET_CAFFE_MEAN_BGR
 
 # (stem filters, stem kernel, fire modules as (squeeze, expand) with "pool" where a 3x3/2 max-pool sits,
 #  conv10 padding). Iandola et al. 2016, Table 1 (1.0); the 1.1 prototxt moves the pools earlier and uses a 3x3 stem.

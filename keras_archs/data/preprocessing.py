@@ -20,20 +20,14 @@ from typing import Any
 
 import tensorflow as tf
 
-from keras_archs import imagenet_utils
+from keras_archs import imagenet_utils, registry
 
 __all__ = ["MODES", "SQUEEZENET_CAFFE_MEAN_BGR", "check_mode", "preprocess", "preprocess_input"]
 
-SQUEEZENET_CAFFE_MEAN_BGR = (104.0, 117.0, 123.0)  # DESIGN.md §4: Caffe input is BGR minus mean (104, 117, 123)
-
-# Mode -> keyword arguments of keras_archs.imagenet_utils.preprocess_input.
-_PREPROCESS_INPUT_ARGUMENTS = {
-    "caffe": {"mode": "caffe"},
-    "squeezenet_caffe": {"mode": "caffe", "mean": SQUEEZENET_CAFFE_MEAN_BGR},
-    "tf": {"mode": "tf"},
-    "torch": {"mode": "torch"},
-}
-MODES = tuple(_PREPROCESS_INPUT_ARGUMENTS)
+SQUEEZENET_CAFFE_MEAN_BGR = registry.SQUEEZENET_CAFFE_MEAN_BGR
+# Mode -> keyword arguments of keras_archs.imagenet_utils.preprocess_input (the registry's one table).
+_PREPROCESS_INPUT_ARGUMENTS = registry.PREPROCESSING
+MODES = registry.PREPROCESSING_MODES
 
 
 def check_mode(mode: Any, allow_none: bool = True) -> str | None:

@@ -10,10 +10,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-# The registry's preprocessing modes (ModelSpec.preprocessing, the modes of keras_archs.data.preprocessing) and "raw"
-# (pixels 0..255 as they are). A literal, not an import, so that `keras-archs --help` loads no TensorFlow;
-# tests/test_export_card.py checks it against the registry and the data pipeline.
-PREPROCESSING_MODES = ("caffe", "squeezenet_caffe", "tf", "torch", "raw")
+from keras_archs import registry
+
+# The registry's preprocessing modes (ModelSpec.preprocessing) and "raw" (pixels 0..255 as they are). The registry
+# imports no TensorFlow, so `keras-archs --help` still loads none.
+PREPROCESSING_MODES = (*registry.PREPROCESSING_MODES, "raw")
 
 
 def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from keras_archs import class_names
+from keras_archs import class_names, registry
 from keras_archs.export import _arguments
 from keras_archs.export._litert import TensorInfo
 
@@ -153,11 +153,7 @@ def _affine_constants(mode: str) -> tuple[list[float], list[float]]:
     from keras_archs import imagenet_utils
 
     def preprocess(pixels: np.ndarray) -> np.ndarray:
-        if mode == "squeezenet_caffe":
-            from keras_archs.applications.squeezenet import CAFFE_BGR_MEAN
-
-            return imagenet_utils.preprocess_input(pixels, "channels_last", mode="caffe", mean=CAFFE_BGR_MEAN)
-        return imagenet_utils.preprocess_input(pixels, "channels_last", mode=mode)
+        return imagenet_utils.preprocess_input(pixels, "channels_last", **registry.PREPROCESSING[mode])
 
     # Probed from preprocess_input itself, so the card cannot drift from it. It computes in float32: 4 decimals are
     # exact for every mode's constants (at most 3 decimals on the 0..255 scale).
