@@ -207,6 +207,7 @@ def fashion_mnist_rows(
         mode="int8",
         representative_data=x_train[:500],
         io_dtype="int8",
+        metadata=False,  # the decoded model's own 1-channel input, compared with it on the test images
     )
     check = verify_tflite(exported.path, decoded, (x_test, y_test))
     rows.append(

@@ -142,14 +142,21 @@ def test_distribute_datasets_from_function(data_dir):
 
 
 def test_data_depends_only_downward():
-    # data/ may use the model specs (through applications' look-ups), imagenet_utils and the atomic writer: nothing
+    # data/ may use the model specs (through applications' look-ups), imagenet_utils, the class names and the atomic
+    # writer: nothing
     # above it (compress, export, train, cli, demo), no family module, and no private name of another module.
     import ast
     import pathlib
 
-    modules = {"keras_archs.applications", "keras_archs.registry", "keras_archs.imagenet_utils", "keras_archs._files"}
+    modules = {
+        "keras_archs.applications",
+        "keras_archs.registry",
+        "keras_archs.imagenet_utils",
+        "keras_archs._files",
+        "keras_archs.class_names",
+    }
     lookups = {f"keras_archs.applications.{name}" for name in ("get_spec", "list_models", "get_model", "all_specs")}
-    public = ("keras_archs.imagenet_utils.", "keras_archs._files.", "keras_archs.registry.")
+    public = ("keras_archs.imagenet_utils.", "keras_archs._files.", "keras_archs.registry.", "keras_archs.class_names.")
     package = pathlib.Path(pipeline.__file__).parent
     for path in sorted(package.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -115,7 +115,7 @@ def test_the_figure_has_both_panels_on_one_scale():
 def test_keras_archs_degradation_trains_and_resumes(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["degradation", "--out", str(out), "--depths", "20", "--epochs", "1", "--train-limit", "256"]
-    argv += ["--eval-limit", "256", "--verbose", "0"]
+    argv += ["--eval-limit", "256", "--fit-verbose", "0"]
     assert cli.main(argv) == 0
     data = json.loads((out / "degradation.json").read_text())
     assert [n["name"] for n in data["networks"]] == ["plain-20", "resnet-20"]

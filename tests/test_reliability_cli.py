@@ -149,7 +149,14 @@ def test_train_writes_plain_epoch_lines_when_stdout_is_not_a_terminal(tmp_path, 
     def record(*args, **kwargs):
         calls.append(kwargs)
         return types.SimpleNamespace(
-            eval_limit=None, test_accuracy=0.5, test_loss=1.0, epochs=1, seconds=1.0, out_dir=tmp_path
+            eval_limit=None,
+            test_accuracy=0.5,
+            test_loss=1.0,
+            epochs=1,
+            seconds=1.0,
+            out_dir=tmp_path,
+            is_chief=True,
+            replicas=1,
         )
 
     monkeypatch.setattr(keras_archs.train, "train", record)

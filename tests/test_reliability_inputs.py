@@ -219,7 +219,7 @@ def test_int8_refuses_non_finite_calibration_data_and_writes_nothing(tmp_path):
     data = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
     data[5, 2, 2, 1] = np.nan
     with pytest.raises(ValueError, match="non-finite values .*first in example 5"):
-        to_tflite(_tiny_classifier(), tmp_path / "m.tflite", mode="int8", representative_data=data)
+        to_tflite(_tiny_classifier(), tmp_path / "m.tflite", mode="int8", representative_data=data, metadata=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -235,15 +235,15 @@ def test_the_files_real_io_types_are_checked_against_the_request(tmp_path, monke
     monkeypatch.setattr(convert, "_inspect", float_input)
     data = np.random.default_rng(0).uniform(-1, 1, (16, 8, 8, 3)).astype(np.float32)
     with pytest.raises(TFLiteConversionError, match="asked for int8 input and output but the file has input float32"):
-        to_tflite(_tiny_classifier(), tmp_path / "m.tflite", mode="int8", representative_data=data)
+        to_tflite(_tiny_classifier(), tmp_path / "m.tflite", mode="int8", representative_data=data, metadata=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_export_without_classes_removes_the_old_labels_beside_the_file(tmp_path):
     path = tmp_path / "m.tflite"
-    first = to_tflite(_tiny_classifier(), path, labels=["a", "b", "c"])
+    first = to_tflite(_tiny_classifier(), path, labels=["a", "b", "c"], metadata=False)
     assert first.labels_path.read_text() == "a\nb\nc\n"
-    second = to_tflite(_tiny_classifier(classes=None), path)
+    second = to_tflite(_tiny_classifier(classes=None), path, metadata=False)
     assert second.labels_path is None and not labels_path_for(path).exists()
     assert json.loads(card_path_for(path).read_text())["sha256"] == second.sha256
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.tflite"]

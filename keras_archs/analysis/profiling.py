@@ -285,7 +285,10 @@ def _tflite_points(model, inputs, batch_sizes, timing, threads, say, notes) -> l
     points = []
     with tempfile.TemporaryDirectory(prefix="keras_archs_profile_") as folder:
         say("tflite: converting (float32, batch 1)")
-        base = to_tflite(model, pathlib.Path(folder) / "model.tflite", mode="float32", labels=_indices(model))
+        # The model's own graph (metadata=False): the same computation as the Keras runtime's, nothing wrapped in.
+        base = to_tflite(
+            model, pathlib.Path(folder) / "model.tflite", mode="float32", labels=_indices(model), metadata=False
+        )
         runner = _Interpreter(base.path, threads)
         runner.set(inputs[:1])
         reference = runner.call().copy()
@@ -301,7 +304,7 @@ def _tflite_points(model, inputs, batch_sizes, timing, threads, say, notes) -> l
             if not fits:  # the graph fixed its batch size: a file for this one
                 notes.append(f"tflite batch {batch}: converted at that batch size (resizing the batch-1 file failed)")
                 path = pathlib.Path(folder) / f"model_b{batch}.tflite"
-                to_tflite(model, path, mode="float32", batch_size=batch, labels=_indices(model))
+                to_tflite(model, path, mode="float32", batch_size=batch, labels=_indices(model), metadata=False)
                 active = _Interpreter(path, threads)
                 runner = _Interpreter(base.path, threads)
             active.set(x)

@@ -96,7 +96,8 @@ def _weights_origin(spec: registry.ModelSpec, weights: Any, include_top: bool, v
     """(weights, source, licence) for :class:`ModelOrigin`; a file is recognised by its hash among the spec's."""
     if weights is None:
         return None, "none: random initialisation (weights=None)", "none (random initialisation, no trained weights)"
-    if isinstance(weights, (str, os.PathLike)) and os.path.exists(os.fspath(weights)):
+    is_tag = isinstance(weights, str) and weights in {"imagenet", *spec.weight_tags}  # tags win, as weights.load
+    if not is_tag and isinstance(weights, (str, os.PathLike)) and os.path.isfile(os.fspath(weights)):
         name, digests = os.path.basename(os.fspath(weights)), {}
         for entry in spec.weights:
             if entry.file_hash is None:

@@ -27,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         data_dir=args.data_dir,
-        verbose=args.verbose,
+        verbose=args.fit_verbose,
         command=args.command_line,
     )
     print(f"curves: {args.out}/degradation.json, plot: {args.out}/degradation.png ({len(result.networks)} networks)")
@@ -58,5 +58,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--batch-size", type=_sources.positive_int, default=128)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2, help="model.fit verbosity")
+    parser.add_argument(
+        "--fit-verbose", type=int, choices=(0, 1, 2), default=2, help="model.fit verbosity (2: one line per epoch)"
+    )
     parser.set_defaults(run=run)

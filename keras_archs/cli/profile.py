@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
         runtimes = tuple(r for r in RUNTIMES if any(p.runtime == r for pr in profiles for p in pr.latency))
     else:
         profiles, failed = _measure(args, runtimes)
-    if args.verbose:
+    if args.details:
         for profile in profiles:
             print(profile.table() + "\n")
     print(_summary(profiles, runtimes))
@@ -199,5 +199,5 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--max-seconds", type=float, default=10.0, help="stop timing a batch size after this (3 calls at least)"
     )
-    parser.add_argument("--verbose", "-v", action="store_true", help="print each model's full report")
+    parser.add_argument("--details", action="store_true", help="print each model's full report")
     parser.set_defaults(run=run)
