@@ -64,7 +64,7 @@ RCMALLI_NOTOP_MD5 = "17c944bfcc0e04c6661806fb3a994a4a"
 # weights="fashion_mnist": the SqueezeNet 1.1 variant this project trained on Fashion-MNIST
 # (saved_models/MANIFEST.json). It takes raw pixels (28x28x1, 0..255) and returns 10 softmax scores in the dataset's
 # label order.
-FASHION_MNIST_SHA256 = "dad85ae8b9960c8283e8cfcd8837d8ecf2f1c136873972ed805a4b30b24d5232"
+FASHION_MNIST_SHA256 = "f9c26702e044efcaed4a14d3a67d533469048e614999330f686126acbb93cca0"
 FASHION_MNIST_ARGUMENTS = (
     ("version", "1.1"),
     ("include_top", True),
