@@ -231,7 +231,11 @@ def test_train_checkpoints_logs_and_resume(tmp_path):
     with pytest.raises(ValueError, match="already holds a training run"):
         loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, **small)
     resumed = loop.train("CifarResNet20", "fashion_mnist", out_dir=out, epochs=2, resume=True, **small)
-    assert len(resumed.history["loss"]) == 1  # only epoch 2 ran: epoch 1 came from the backup
+    # Only epoch 2 ran (epoch 1 came from the backup), yet the history covers both: epoch 1 from log.csv.
+    assert len(resumed.history["loss"]) == 2 and resumed.history["loss"][0] == pytest.approx(result.history["loss"][0])
+    assert json.loads((out / "result.json").read_text())["history"]["accuracy"][0] == pytest.approx(
+        result.history["accuracy"][0]
+    )
     assert (out / "checkpoints" / "epoch_002.keras").exists()
     assert len((out / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 

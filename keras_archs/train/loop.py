@@ -33,6 +33,7 @@ own ``backup_<type>_<index>/`` and write the rest to a temporary folder they del
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import json
 import os
@@ -257,6 +258,31 @@ def _precision_policy(mixed_precision: bool):
         keras.mixed_precision.set_global_policy(previous)
 
 
+def epoch_history(log_csv: pathlib.Path, fitted: Mapping[str, list], epochs: int) -> dict[str, list[float | None]]:
+    """The per-epoch history of a whole run: ``fitted`` (``model.fit``'s, which after ``--resume`` holds only the epochs
+    that process ran) preceded by the earlier epochs' rows of the run's ``log.csv``. A value the log lacks (a metric
+    logged only by the resumed process) is None.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> log = pathlib.Path(tempfile.mkdtemp()) / "log.csv"
+        >>> _ = log.write_text("epoch,accuracy\\n0,0.5\\n1,0.6\\n")
+        >>> epoch_history(log, {"accuracy": [0.7], "learning_rate": [0.1]}, epochs=3)
+        {'accuracy': [0.5, 0.6, 0.7], 'learning_rate': [None, None, 0.1]}
+    """
+    ran = max((len(values) for values in fitted.values()), default=0)
+    earlier = epochs - ran
+    if earlier <= 0 or not log_csv.exists():
+        return {key: [float(v) for v in values] for key, values in fitted.items()}
+    with open(log_csv, newline="") as handle:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}  # a repeated epoch: its last row
+    history = {}
+    for key, values in fitted.items():
+        before = [rows.get(epoch, {}).get(key) or None for epoch in range(earlier)]
+        history[key] = [None if v is None else float(v) for v in before] + [float(v) for v in values]
+    return history
+
+
 def _save_model(model: keras.Model, path: pathlib.Path) -> None:
     with _files.atomic_path(path) as temporary:
         model.save(temporary)
@@ -476,6 +502,7 @@ def _train(
             **fit_kwargs,
         )
         seconds = time.perf_counter() - started
+        full_history = epoch_history(out / "log.csv", history.history, epochs)
         validation_accuracy = (
             float(history.history["val_accuracy"][-1]) if history.history.get("val_accuracy") else None
         )
@@ -514,14 +541,14 @@ def _train(
         "train_limit": train_limit,
         "eval_limit": eval_limit,
         "train_seconds": round(seconds, 1),
-        "history": {key: [float(v) for v in values] for key, values in history.history.items()},
+        "history": full_history,  # every epoch, also after --resume (the earlier ones from log.csv)
         "command": command,
     }
     if placement.is_chief:
         _files.write_text(out / "result.json", json.dumps(result, indent=2) + "\n")
     return TrainResult(
         net,
-        history.history,
+        full_history,
         float(test_accuracy),
         float(test_loss),
         epochs,
