@@ -6,6 +6,7 @@ validation excluded). The first epoch includes tracing and compilation, so a rat
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import pathlib
@@ -14,6 +15,28 @@ import statistics
 import subprocess
 import sys
 import time
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """The options both training benchmarks take (the model and its budget); each adds what it compares."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default="CifarResNet20")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--train-limit", type=int, default=8192)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--tiny", action="store_true", help="batch 64, 256 images, 2 epochs: checks the script runs")
+    return parser
+
+
+def budget_arguments(args: argparse.Namespace) -> list[str]:
+    """``keras-archs train`` options of the budget in ``args`` (``--tiny`` applied), the same for every run compared."""
+    if args.tiny:
+        args.batch_size, args.train_limit, args.epochs = 64, 256, 2
+    return [
+        *("--batch-size", str(args.batch_size), "--train-limit", str(args.train_limit)),
+        *("--epochs", str(args.epochs), "--eval-limit", "256"),
+    ]
 
 
 def free_ports(count: int) -> list[int]:

@@ -12,7 +12,6 @@ listed as such. ``--tiny``: 2 epochs of 256 images (checks the script). Prints a
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import pathlib
@@ -28,26 +27,10 @@ BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runs.parser(__doc__.splitlines()[0])
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
-    parser.add_argument("--model", default="CifarResNet20")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--train-limit", type=int, default=8192)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    if args.tiny:
-        args.batch_size, args.train_limit, args.epochs = 64, 256, 2
-    common = [
-        "--batch-size",
-        str(args.batch_size),
-        "--train-limit",
-        str(args.train_limit),
-        "--epochs",
-        str(args.epochs),
-    ]
-    common += ["--eval-limit", "256"]
+    common = runs.budget_arguments(args)
     rows = []
     with tempfile.TemporaryDirectory(prefix="backend_bench_") as folder:
         for backend in args.backends:

@@ -14,7 +14,6 @@ figures mean nothing). Prints a Markdown table.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import pathlib
@@ -28,26 +27,10 @@ import _training_runs as runs  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = runs.parser(__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--model", default="CifarResNet20")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--train-limit", type=int, default=8192)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--timeout", type=float, default=3600)
-    parser.add_argument("--tiny", action="store_true")
     args = parser.parse_args()
-    if args.tiny:
-        args.batch_size, args.train_limit, args.epochs = 64, 256, 2
-    common = [
-        "--batch-size",
-        str(args.batch_size),
-        "--train-limit",
-        str(args.train_limit),
-        "--epochs",
-        str(args.epochs),
-    ]
-    common += ["--eval-limit", "256"]
+    common = runs.budget_arguments(args)
     rows = []
     with tempfile.TemporaryDirectory(prefix="multiworker_bench_") as folder:
         base = pathlib.Path(folder)
