@@ -1,0 +1,102 @@
+"""Issue #13's fuzz battery, part of the suite: every file format the package reads, mutated (tests/fuzzing.py).
+
+Each format is read through the package's own loader (``compress.load``, ``weights=path`` for ``.net`` / ``.h5`` /
+``.weights.h5`` / ``.keras``, ``load_model_file``, Fashion-MNIST and CIFAR ``load_arrays``, the ImageNet TFRecord
+pipeline) in a child process whose data segment is capped. A case passes when the loader raises one of its named
+errors, or loads: a result identical to the original's, or, only where no checksum or known hash covers the mutated
+bytes, a different one. The default lane runs :data:`DEFAULT_CASES` mutations per format in one child, the slow lane
+:data:`SLOW_CASES` per format, one child each. docs/reliability.md records the slow lane's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+
+import fuzzing
+import pytest
+
+DEFAULT_CASES = 200
+SLOW_CASES = 2000
+# ru_maxrss growth allowed over a whole battery; the child's data segment is capped at fuzzing.MEMORY_HEADROOM anyway
+MAX_RSS_GROWTH_MIB = 256
+TARGETS = list(fuzzing.TARGETS)
+
+
+@pytest.fixture(scope="module")
+def default_reports() -> dict[str, dict]:
+    return fuzzing.run_child(TARGETS, DEFAULT_CASES, seed=0, timeout=600)
+
+
+def check_report(report: dict, cases: int) -> None:
+    if "skipped" in report:
+        pytest.skip(f"{report['target']}: {report['skipped']} (../shared/fixtures must sit beside the repo)")
+    assert report["failures"] == [], "\n".join(report["failures"][:20])
+    assert sum(report["outcomes"].values()) == report["cases"] == cases
+    assert report["peak_rss_growth_mib"] < MAX_RSS_GROWTH_MIB, report
+    # The battery reaches the loader's checks, not only its first refusal: some mutation of each format is refused.
+    refused = {outcome for outcome in report["outcomes"] if not outcome.startswith("loaded")}
+    assert refused, report
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_mutated_files_raise_only_named_errors(default_reports, target):
+    check_report(default_reports[target], DEFAULT_CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", TARGETS)
+def test_mutated_files_raise_only_named_errors_many(target):
+    report = fuzzing.run_child([target], SLOW_CASES, seed=1, timeout=1800)[target]
+    folder = os.environ.get("KERAS_ARCHS_FUZZ_REPORTS")
+    if folder:  # docs/reliability.md's table is made from these
+        pathlib.Path(folder, f"{target}.json").write_text(json.dumps(report, indent=1))
+    check_report(report, SLOW_CASES)
+
+
+def test_the_battery_finds_a_foreign_exception_and_an_unnoticed_change(tmp_path):
+    """The runner itself: a loader that raises IndexError, or loads changed bytes a checksum covers, fails."""
+    import zlib
+
+    def load(folder: pathlib.Path):
+        data = (folder / "f.bin").read_bytes()
+        if len(data) < 8:
+            raise IndexError("short")
+        return [data[:4] if zlib.crc32(data) % 2 else data]
+
+    target = fuzzing.Target("toy", {"f.bin": bytes(range(64))}, load, (ValueError,), protected=frozenset({"f.bin"}))
+    report = fuzzing.run_battery(target, 60, seed=0)
+    assert any("foreign IndexError" in failure for failure in report["failures"])
+    assert any("loaded a different result unnoticed" in failure for failure in report["failures"])
+
+
+# --- what the battery found, pinned by direct tests -------------------------------------------------------------------
+
+
+def test_a_tfrecord_length_past_the_end_of_the_file_is_refused_before_tensorflow_reads_it(tmp_path):
+    """12 bytes (a length of 2**40 with its valid CRC) made TensorFlow's TFRecord reader crash the process."""
+    import struct
+
+    from keras_archs.data import DatasetCorruptError, imagenet
+
+    header = struct.pack("<Q", 1 << 40)
+    (tmp_path / "validation-00000-of-00001").write_bytes(header + struct.pack("<I", fuzzing.masked_crc32c(header)))
+    with pytest.raises(DatasetCorruptError, match=r"record 0 \(offset 0\) claims 1099511627776 bytes"):
+        imagenet("validation", data_dir=tmp_path)  # refused when the pipeline is built, before any read
+
+
+def test_a_damaged_cifar_tarball_is_refused_by_its_gzip_checksum(tmp_path):
+    """tarfile stops before the gzip trailer: a flipped pixel byte in a stored deflate block loaded silently."""
+    import gzip
+
+    from keras_archs.data import DatasetCorruptError, cifar10
+
+    target = fuzzing.TARGETS["cifar-tar"]()
+    ((name, data),) = target.files.items()
+    damaged = bytearray(data)
+    damaged[len(damaged) // 2] ^= 0x01  # inside the (incompressible, stored) pixel bytes
+    assert gzip.decompress(bytes(data))  # the original is a good gzip stream
+    (tmp_path / name).write_bytes(bytes(damaged))
+    with pytest.raises(DatasetCorruptError, match="fails its gzip check"):
+        cifar10("test", data_dir=tmp_path / name)
