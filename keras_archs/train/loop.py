@@ -283,6 +283,11 @@ def train(
         )
     out.mkdir(parents=True, exist_ok=True)
     (out / "checkpoints").mkdir(exist_ok=True)
+    for folder in (
+        out,
+        out / "checkpoints",
+    ):  # temporaries of a killed earlier run (a resumed run may not rewrite them)
+        _files.remove_stale_partials_in(folder)
     keras.utils.set_random_seed(seed)
 
     train_ds, monitor_ds, final_ds = _datasets(
