@@ -179,17 +179,25 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
     directory = cache_root(cache_dir) / cache_subdir
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / entry.fname
-    if target.is_file() and _problem_with(target, entry) is None:
+    if _verified(target, entry):
         return target  # verified; a good cached file is only ever replaced by an identical one
     if entry.url is None:
         return shipped_path(entry)
     with _cache_lock(directory):
-        if target.exists():  # again, under the lock: another process may have fetched it meanwhile
-            if _problem_with(target, entry) is None:
-                return target
-            target.unlink(missing_ok=True)  # a bad cached copy is never used; fall through to a fresh download
+        if _verified(target, entry):  # again, under the lock: another process may have fetched it meanwhile
+            return target
+        target.unlink(missing_ok=True)  # a bad cached copy is never used; fall through to a fresh download
         _download(entry, target, cache_root(cache_dir), cache_subdir)
     return target
+
+
+def _verified(target: pathlib.Path, entry: WeightEntry) -> bool:
+    """Whether ``target`` exists and checks out. Outside the lock another process may remove a bad copy at any
+    moment (between ``is_file`` and ``open``): a file that vanishes is simply not there."""
+    try:
+        return target.is_file() and _problem_with(target, entry) is None
+    except FileNotFoundError:
+        return False
 
 
 def _download(entry: WeightEntry, target: pathlib.Path, root: pathlib.Path, cache_subdir: str) -> None:
