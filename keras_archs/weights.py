@@ -331,6 +331,8 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
                     f"Weights file {str(path)!r} does not fit model {model.name!r}: it stores {stored} variables, "
                     f"the model has {len(model.weights)}."
                 )
+        if loader in ("h5_by_order", "weights_h5", "keras_archive"):
+            _check_stored_sizes(model, path, loader)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -407,6 +409,51 @@ def _check_zip(path: pathlib.Path) -> None:
         raise WeightsFileError(f"Weights file {str(path)!r} is damaged: its member {bad!r} fails its CRC-32 check.")
 
 
+def _open_weights_h5(path: pathlib.Path, loader: str, handle_fn: Any) -> Any:
+    """``handle_fn(h5py file)`` for the HDF5 weights of ``path`` (the ``model.weights.h5`` inside a ``.keras`` zip)."""
+    if loader == "keras_archive":
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            with h5py.File(io.BytesIO(member.read()), "r") as handle:
+                return handle_fn(handle)
+    with h5py.File(path, "r") as handle:
+        return handle_fn(handle)
+
+
+def _check_stored_sizes(model: Any, path: pathlib.Path, loader: str) -> None:
+    """Refuses a file with a weight larger than any of the model's before Keras reads it into memory.
+
+    A dataset's shape is metadata: one flipped byte of a tiny legacy ``.h5`` made Keras' loader allocate ~1 GB for a
+    dataset before refusing it (issue #13's fuzz battery), and a crafted header can ask for any size. No weight of a
+    file that fits the model holds more values than the model's largest variable.
+    """
+    largest = max((math.prod(variable.shape) for variable in model.weights), default=0)
+
+    def biggest_dataset(handle: Any) -> tuple[int, str]:
+        found = (0, "")
+
+        def visit(name: str, item: Any) -> None:
+            nonlocal found
+            if isinstance(item, h5py.Dataset) and item.size > found[0]:
+                found = (int(item.size), name)
+
+        group = handle["model_weights"] if loader == "h5_by_order" and "model_weights" in handle else handle
+        group.visititems(visit)
+        return found
+
+    try:
+        size, name = _open_weights_h5(path, loader, biggest_dataset)
+    except _READ_ERRORS as error:
+        raise WeightsFileError(
+            f"Weights file {str(path)!r} is not a readable HDF5 weights file: {type(error).__name__}: {error}"
+        ) from error
+    if size > largest:
+        raise WeightsFileError(
+            f"Weights file {str(path)!r} does not fit model {model.name!r}: its dataset {name!r} holds "
+            f"{size:,} values, more than the model's largest weight ({largest:,}). The file is damaged or belongs to "
+            "another model."
+        )
+
+
 def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
     """Number of variables stored in a Keras 3 ``.weights.h5`` (or the weights inside a ``.keras`` zip)."""
 
@@ -422,12 +469,7 @@ def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
         return total
 
     try:
-        if loader == "keras_archive":
-            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
-                with h5py.File(io.BytesIO(member.read()), "r") as handle:
-                    return count(handle)
-        with h5py.File(path, "r") as handle:
-            return count(handle)
+        return _open_weights_h5(path, loader, count)
     except _READ_ERRORS as error:
         raise WeightsFileError(
             f"Weights file {str(path)!r} is not a readable Keras 3 weights file: {type(error).__name__}: {error}"
