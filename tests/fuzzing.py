@@ -22,7 +22,8 @@ headroom above what set-up used, so an allocation that a crafted header asks for
 ``MemoryError`` instead of exhausting the machine, and a crash of a native reader (HDF5, TensorFlow) fails the test
 with the child's output instead of killing pytest.
 
-Run by hand: ``python tests/fuzzing.py --targets kadc,net --cases 200 --seed 0`` prints one JSON report per target.
+Run by hand: ``python tests/fuzzing.py --targets kadc,net-small --cases 200 --seed 0`` prints a JSON report per
+target.
 """
 
 from __future__ import annotations
@@ -208,8 +209,8 @@ class Target:
     # Which files a checksum or a known hash covers (mutating them cannot load a different result unnoticed).
     protected: frozenset[str] = frozenset()
     fields: dict[str, tuple[Field, ...]] = dataclasses.field(default_factory=dict)
-    # name -> function(original bytes of another form, rng) giving mutated bytes that pass the checksum: applied to
-    # half the cases of that file, which then count as unprotected.
+    # name -> function recomputing the checksums of mutated bytes (as a crafted file has them): applied to half the
+    # cases of that file, which then count as unprotected.
     reseal: dict[str, Callable[[bytes], bytes]] = dataclasses.field(default_factory=dict)
     # A mutated payload for a file whose stored form wraps it (gzip, zip): name -> (payload, rewrap(payload)).
     payload: dict[str, tuple[bytes, Callable[[bytes], bytes]]] = dataclasses.field(default_factory=dict)
