@@ -48,6 +48,7 @@ __all__ = [
     "WeightsFileNotFoundError",
     "WeightsHashMismatchError",
     "WeightsDownloadError",
+    "build_unallocated",
     "cache_root",
     "fetch",
     "file_hash",
@@ -375,6 +376,7 @@ def load_model_file(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise WeightsFileNotFoundError(f"file not found: {path}")
     _check_zip(path)
+    _check_config_fits_stored_weights(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # keras warns about every oddity of a damaged config; it fails below
@@ -385,6 +387,86 @@ def load_model_file(path: str | os.PathLike) -> Any:
         raise WeightsFileError(f"Model file {str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
     _check_finite(model, path)
     return model
+
+
+def build_unallocated(config: dict, error: type[Exception], what: str) -> tuple[Any, list]:
+    """The model a Keras ``config`` describes, with variables that have shapes but no memory yet (and those variables).
+
+    Built inside a ``keras.StatelessScope``: Keras then defers every variable's initialisation (it records shape,
+    dtype and initializer only). So a config that asks for a Dense layer of 2**30 units costs nothing until its
+    variables are initialised, which the caller does only after comparing every shape with what the file stores
+    (``compress.load``, :func:`load_model_file`). The deferred variables are taken out of Keras' global list of
+    variables waiting to be initialised (a later stateless scope would otherwise initialise them, or fail on the ones
+    initialised here).
+
+    Args:
+        config: A serialized Keras model (``keras.saving.serialize_keras_object``); its ``compile_config`` is ignored.
+        error: The exception type to raise when the config cannot be rebuilt into a ``keras.Model``.
+        what: What the config is, for the message ("The archive's model config").
+
+    Raises:
+        error: The config cannot be rebuilt, or describes something other than a ``keras.Model``.
+    """
+    from keras.src.backend.common import global_state  # Keras' own record of deferred variables
+
+    name = "uninitialized_variables"
+    before = list(global_state.get_global_attribute(name) or [])
+    # The optimizer of a compiled model makes its variables from values, which a stateless scope refuses: the model is
+    # compiled after its variables are set (what deserialize_keras_object does last anyway).
+    architecture = {key: value for key, value in config.items() if key != "compile_config"}
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = keras.saving.deserialize_keras_object(architecture)
+    except Exception as caught:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
+        raise error(f"{what} cannot be rebuilt: {caught}") from caught
+    finally:
+        known = {id(variable) for variable in before}
+        pending = [v for v in global_state.get_global_attribute(name) or [] if id(v) not in known]
+        global_state.set_global_attribute(name, before)
+    if not isinstance(model, keras.Model):
+        raise error(f"{what} describes a {type(model).__name__}, not a keras.Model.")
+    return model, pending
+
+
+def _check_config_fits_stored_weights(path: pathlib.Path) -> None:
+    """Refuses a ``.keras`` whose config needs more values than its weights file stores, before Keras builds it.
+
+    ``keras.saving.load_model`` creates every variable of the config before it reads the weights: a 14 kB crafted
+    ``.keras`` asking for a Dense layer of 2**27 units had the process killed for memory (7.5 GB; the same flaw as
+    issue #13's item 1 for archives). The config is built shape-only first and its values counted.
+    """
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Model file {str(path)!r} has no readable config.json: {error}") from error
+    if not isinstance(config, dict):
+        raise WeightsFileError(f"Model file {str(path)!r}: config.json holds a {type(config).__name__}, not a model.")
+
+    def stored_values(handle: Any) -> int:
+        total = 0
+
+        def visit(name: str, item: Any) -> None:
+            nonlocal total
+            if isinstance(item, h5py.Dataset):
+                total += int(item.size)
+
+        handle.visititems(visit)
+        return total
+
+    try:
+        stored = _open_weights_h5(path, "keras_archive", stored_values)
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Model file {str(path)!r} has no readable model.weights.h5: {error}") from error
+    model, _ = build_unallocated(config, WeightsFileError, f"The model config of {str(path)!r}")
+    needed = sum(math.prod(variable.shape) for variable in model.weights)
+    if needed > stored:
+        raise WeightsFileError(
+            f"Model file {str(path)!r} describes a model of {needed:,} values but stores {stored:,}: the file is "
+            "damaged or crafted."
+        )
 
 
 def _check_finite(model: Any, path: pathlib.Path) -> None:

@@ -118,3 +118,47 @@ def test_a_weights_file_with_a_dataset_larger_than_any_weight_is_refused_before_
     dense(100_000).save_weights(path)
     with pytest.raises(weights.WeightsFileError, match="holds 4,800,000 values, more than the model's largest weight"):
         weights.load_into(dense(4), str(path), spec=applications.get_spec("SqueezeNet1_0"), include_top=True)
+
+
+_CRAFTED_KERAS = """
+import json, resource, zipfile
+import keras
+from keras_archs import weights
+inputs = keras.Input((14,))
+keras.Model(inputs, keras.layers.Dense(4, name="dense")(inputs)).save({small!r})
+with zipfile.ZipFile({small!r}) as archive:
+    members = {{name: archive.read(name) for name in archive.namelist()}}
+config = json.loads(members["config.json"])
+config["config"]["layers"][1]["config"]["units"] = 2**27  # 14 x 2**27 float32 = 7.5 GB
+members["config.json"] = json.dumps(config).encode()
+with zipfile.ZipFile({crafted!r}, "w") as archive:
+    for name, content in members.items():
+        archive.writestr(name, content)
+status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+limit = (int(status["VmData"].split()[0]) + (2 << 20)) * 1024  # 2 GiB above what the imports took
+resource.setrlimit(resource.RLIMIT_DATA, (limit, resource.getrlimit(resource.RLIMIT_DATA)[1]))
+try:
+    weights.load_model_file({crafted!r})
+    print("outcome loaded")
+except weights.WeightsFileError as error:
+    print("outcome refused", error)
+"""
+
+
+def test_a_crafted_keras_model_file_is_refused_before_its_config_allocates_anything(tmp_path):
+    """keras.saving.load_model creates the config's variables before reading the weights: a 14 kB crafted .keras had
+    the process killed for memory. Run in a child with its data segment capped, so the unfixed code fails here."""
+    import subprocess
+    import sys
+
+    code = _CRAFTED_KERAS.format(small=str(tmp_path / "small.keras"), crafted=str(tmp_path / "crafted.keras"))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert (tmp_path / "crafted.keras").stat().st_size < 20_000
+    assert "outcome refused" in result.stdout, (result.returncode, result.stdout[-2000:], result.stderr[-3000:])
+    assert "describes a model of 2,013,265,920 values but stores 60" in result.stdout
