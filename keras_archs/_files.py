@@ -35,6 +35,7 @@ __all__ = [
     "PARTIAL_MARKER",
     "atomic_path",
     "remove_stale_partials",
+    "remove_stale_partials_in",
     "write_bytes",
     "write_set",
     "write_text",
@@ -135,6 +136,31 @@ def remove_stale_partials(path: str | os.PathLike) -> list[pathlib.Path]:
         with contextlib.suppress(OSError):
             _remove(candidate)
             removed.append(candidate)
+    return removed
+
+
+_ANY_PARTIAL = re.compile(r"\.(.+)\.[0-9a-f]{8}\.\d+\.[0-9a-f]{8}" + re.escape(PARTIAL_MARKER))
+
+
+def remove_stale_partials_in(folder: str | os.PathLike) -> list[pathlib.Path]:
+    """:func:`remove_stale_partials` for every destination in ``folder`` that has a temporary; returns what it removed.
+
+    For writers whose next run may never write the same file again (a resumed training run does not rewrite the
+    checkpoint of an epoch it restored), so a killed writer's temporary does not wait for ever.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> remove_stale_partials_in(tempfile.mkdtemp())
+        []
+    """
+    folder = pathlib.Path(os.fspath(folder))
+    try:
+        names = {match.group(1) for entry in folder.iterdir() if (match := _ANY_PARTIAL.match(entry.name))}
+    except OSError:
+        return []
+    removed = []
+    for name in sorted(names):
+        removed += remove_stale_partials(folder / name)
     return removed
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "WeightsFileNotFoundError",
     "WeightsHashMismatchError",
     "WeightsDownloadError",
+    "build_unallocated",
     "cache_root",
     "fetch",
     "file_hash",
@@ -179,17 +180,25 @@ def fetch(entry: WeightEntry, cache_dir: str | os.PathLike | None = None, cache_
     directory = cache_root(cache_dir) / cache_subdir
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / entry.fname
-    if target.is_file() and _problem_with(target, entry) is None:
+    if _verified(target, entry):
         return target  # verified; a good cached file is only ever replaced by an identical one
     if entry.url is None:
         return shipped_path(entry)
     with _cache_lock(directory):
-        if target.exists():  # again, under the lock: another process may have fetched it meanwhile
-            if _problem_with(target, entry) is None:
-                return target
-            target.unlink(missing_ok=True)  # a bad cached copy is never used; fall through to a fresh download
+        if _verified(target, entry):  # again, under the lock: another process may have fetched it meanwhile
+            return target
+        target.unlink(missing_ok=True)  # a bad cached copy is never used; fall through to a fresh download
         _download(entry, target, cache_root(cache_dir), cache_subdir)
     return target
+
+
+def _verified(target: pathlib.Path, entry: WeightEntry) -> bool:
+    """Whether ``target`` exists and checks out. Outside the lock another process may remove a bad copy at any
+    moment (between ``is_file`` and ``open``): a file that vanishes is simply not there."""
+    try:
+        return target.is_file() and _problem_with(target, entry) is None
+    except FileNotFoundError:
+        return False
 
 
 def _download(entry: WeightEntry, target: pathlib.Path, root: pathlib.Path, cache_subdir: str) -> None:
@@ -323,6 +332,8 @@ def _load_file(model: Any, path: pathlib.Path, loader: str) -> None:
                     f"Weights file {str(path)!r} does not fit model {model.name!r}: it stores {stored} variables, "
                     f"the model has {len(model.weights)}."
                 )
+        if loader in ("h5_by_order", "weights_h5", "keras_archive"):
+            _check_stored_sizes(model, path, loader)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -365,6 +376,7 @@ def load_model_file(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise WeightsFileNotFoundError(f"file not found: {path}")
     _check_zip(path)
+    _check_config_fits_stored_weights(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # keras warns about every oddity of a damaged config; it fails below
@@ -375,6 +387,86 @@ def load_model_file(path: str | os.PathLike) -> Any:
         raise WeightsFileError(f"Model file {str(path)!r} holds a {type(model).__name__}, not a keras.Model.")
     _check_finite(model, path)
     return model
+
+
+def build_unallocated(config: dict, error: type[Exception], what: str) -> tuple[Any, list]:
+    """The model a Keras ``config`` describes, with variables that have shapes but no memory yet (and those variables).
+
+    Built inside a ``keras.StatelessScope``: Keras then defers every variable's initialisation (it records shape,
+    dtype and initializer only). So a config that asks for a Dense layer of 2**30 units costs nothing until its
+    variables are initialised, which the caller does only after comparing every shape with what the file stores
+    (``compress.load``, :func:`load_model_file`). The deferred variables are taken out of Keras' global list of
+    variables waiting to be initialised (a later stateless scope would otherwise initialise them, or fail on the ones
+    initialised here).
+
+    Args:
+        config: A serialized Keras model (``keras.saving.serialize_keras_object``); its ``compile_config`` is ignored.
+        error: The exception type to raise when the config cannot be rebuilt into a ``keras.Model``.
+        what: What the config is, for the message ("The archive's model config").
+
+    Raises:
+        error: The config cannot be rebuilt, or describes something other than a ``keras.Model``.
+    """
+    from keras.src.backend.common import global_state  # Keras' own record of deferred variables
+
+    name = "uninitialized_variables"
+    before = list(global_state.get_global_attribute(name) or [])
+    # The optimizer of a compiled model makes its variables from values, which a stateless scope refuses: the model is
+    # compiled after its variables are set (what deserialize_keras_object does last anyway).
+    architecture = {key: value for key, value in config.items() if key != "compile_config"}
+    try:
+        with keras.StatelessScope(initialize_variables=False):
+            model = keras.saving.deserialize_keras_object(architecture)
+    except Exception as caught:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
+        raise error(f"{what} cannot be rebuilt: {caught}") from caught
+    finally:
+        known = {id(variable) for variable in before}
+        pending = [v for v in global_state.get_global_attribute(name) or [] if id(v) not in known]
+        global_state.set_global_attribute(name, before)
+    if not isinstance(model, keras.Model):
+        raise error(f"{what} describes a {type(model).__name__}, not a keras.Model.")
+    return model, pending
+
+
+def _check_config_fits_stored_weights(path: pathlib.Path) -> None:
+    """Refuses a ``.keras`` whose config needs more values than its weights file stores, before Keras builds it.
+
+    ``keras.saving.load_model`` creates every variable of the config before it reads the weights: a 14 kB crafted
+    ``.keras`` asking for a Dense layer of 2**27 units had the process killed for memory (7.5 GB; the same flaw as
+    issue #13's item 1 for archives). The config is built shape-only first and its values counted.
+    """
+    import json
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Model file {str(path)!r} has no readable config.json: {error}") from error
+    if not isinstance(config, dict):
+        raise WeightsFileError(f"Model file {str(path)!r}: config.json holds a {type(config).__name__}, not a model.")
+
+    def stored_values(handle: Any) -> int:
+        total = 0
+
+        def visit(name: str, item: Any) -> None:
+            nonlocal total
+            if isinstance(item, h5py.Dataset):
+                total += int(item.size)
+
+        handle.visititems(visit)
+        return total
+
+    try:
+        stored = _open_weights_h5(path, "keras_archive", stored_values)
+    except _READ_ERRORS as error:
+        raise WeightsFileError(f"Model file {str(path)!r} has no readable model.weights.h5: {error}") from error
+    model, _ = build_unallocated(config, WeightsFileError, f"The model config of {str(path)!r}")
+    needed = sum(math.prod(variable.shape) for variable in model.weights)
+    if needed > stored:
+        raise WeightsFileError(
+            f"Model file {str(path)!r} describes a model of {needed:,} values but stores {stored:,}: the file is "
+            "damaged or crafted."
+        )
 
 
 def _check_finite(model: Any, path: pathlib.Path) -> None:
@@ -399,6 +491,51 @@ def _check_zip(path: pathlib.Path) -> None:
         raise WeightsFileError(f"Weights file {str(path)!r} is damaged: its member {bad!r} fails its CRC-32 check.")
 
 
+def _open_weights_h5(path: pathlib.Path, loader: str, handle_fn: Any) -> Any:
+    """``handle_fn(h5py file)`` for the HDF5 weights of ``path`` (the ``model.weights.h5`` inside a ``.keras`` zip)."""
+    if loader == "keras_archive":
+        with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
+            with h5py.File(io.BytesIO(member.read()), "r") as handle:
+                return handle_fn(handle)
+    with h5py.File(path, "r") as handle:
+        return handle_fn(handle)
+
+
+def _check_stored_sizes(model: Any, path: pathlib.Path, loader: str) -> None:
+    """Refuses a file with a weight larger than any of the model's before Keras reads it into memory.
+
+    A dataset's shape is metadata: one flipped byte of a tiny legacy ``.h5`` made Keras' loader allocate ~1 GB for a
+    dataset before refusing it (issue #13's fuzz battery), and a crafted header can ask for any size. No weight of a
+    file that fits the model holds more values than the model's largest variable.
+    """
+    largest = max((math.prod(variable.shape) for variable in model.weights), default=0)
+
+    def biggest_dataset(handle: Any) -> tuple[int, str]:
+        found = (0, "")
+
+        def visit(name: str, item: Any) -> None:
+            nonlocal found
+            if isinstance(item, h5py.Dataset) and item.size > found[0]:
+                found = (int(item.size), name)
+
+        group = handle["model_weights"] if loader == "h5_by_order" and "model_weights" in handle else handle
+        group.visititems(visit)
+        return found
+
+    try:
+        size, name = _open_weights_h5(path, loader, biggest_dataset)
+    except _READ_ERRORS as error:
+        raise WeightsFileError(
+            f"Weights file {str(path)!r} is not a readable HDF5 weights file: {type(error).__name__}: {error}"
+        ) from error
+    if size > largest:
+        raise WeightsFileError(
+            f"Weights file {str(path)!r} does not fit model {model.name!r}: its dataset {name!r} holds "
+            f"{size:,} values, more than the model's largest weight ({largest:,}). The file is damaged or belongs to "
+            "another model."
+        )
+
+
 def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
     """Number of variables stored in a Keras 3 ``.weights.h5`` (or the weights inside a ``.keras`` zip)."""
 
@@ -414,12 +551,7 @@ def _count_keras3_variables(path: pathlib.Path, loader: str) -> int:
         return total
 
     try:
-        if loader == "keras_archive":
-            with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as member:
-                with h5py.File(io.BytesIO(member.read()), "r") as handle:
-                    return count(handle)
-        with h5py.File(path, "r") as handle:
-            return count(handle)
+        return _open_weights_h5(path, loader, count)
     except _READ_ERRORS as error:
         raise WeightsFileError(
             f"Weights file {str(path)!r} is not a readable Keras 3 weights file: {type(error).__name__}: {error}"

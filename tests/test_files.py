@@ -245,6 +245,17 @@ def test_live_and_foreign_temporaries_are_left_alone(tmp_path):
     assert _files.remove_stale_partials(target) == [live]
 
 
+def test_a_folder_sweep_removes_the_stale_temporaries_of_every_destination(tmp_path):
+    host = _files._HOST
+    stale = [tmp_path / f".epoch_00{n}.keras.{host}.999999999.0123abcd.partial.keras" for n in (1, 2)]
+    foreign = tmp_path / f".epoch_003.keras.{'0' * 8 if host != '0' * 8 else '1' * 8}.999999999.0123abcd.partial.keras"
+    for path in (*stale, foreign, tmp_path / "model.keras"):
+        path.write_bytes(b"x")
+    assert _files.remove_stale_partials_in(tmp_path) == stale
+    assert foreign.exists() and (tmp_path / "model.keras").exists()
+    assert _files.remove_stale_partials_in(tmp_path / "missing") == []
+
+
 def test_concurrent_writers_leave_one_whole_file(tmp_path):
     target = tmp_path / "shared.bin"
     script = """

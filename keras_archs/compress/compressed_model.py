@@ -17,6 +17,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_archs import weights as weights_lib
 from keras_archs.compress import archive as archive_lib
 
 __all__ = ["DEFAULT_MAX_PARAMS", "FORMAT_NAME", "CompressedModel", "load", "storage_axes", "weight_keys"]
@@ -166,38 +167,6 @@ def _archive_bytes(path: Any) -> bytes:
         return handle.read()
 
 
-def _build_unallocated(config: dict) -> tuple[keras.Model, list]:
-    """The model ``config`` describes, with variables that have shapes but no memory yet (and those variables).
-
-    Built inside a ``keras.StatelessScope``: Keras then defers every variable's initialisation (it records shape,
-    dtype and initializer only). So a config that asks for a Dense layer of 2**30 units costs nothing until its
-    variables are initialised, which :func:`load` does only after comparing every shape with the stored tensors.
-    The deferred variables are taken out of Keras' global list of variables waiting to be initialised (a later
-    stateless scope would otherwise initialise them, or fail on the ones initialised here).
-    """
-    from keras.src.backend.common import global_state  # Keras' own record of deferred variables
-
-    name = "uninitialized_variables"
-    before = list(global_state.get_global_attribute(name) or [])
-    # The optimizer of a compiled model makes its variables from values, which a stateless scope refuses: the model is
-    # compiled after its variables are set (what deserialize_keras_object does last anyway).
-    architecture = {key: value for key, value in config.items() if key != "compile_config"}
-    try:
-        with keras.StatelessScope(initialize_variables=False):
-            model = keras.saving.deserialize_keras_object(architecture)
-    except Exception as error:  # noqa: BLE001 - any failure to rebuild means the stored config is unusable
-        raise archive_lib.ArchiveCorruptError(f"The archive's model config cannot be rebuilt: {error}") from error
-    finally:
-        known = {id(variable) for variable in before}
-        pending = [v for v in global_state.get_global_attribute(name) or [] if id(v) not in known]
-        global_state.set_global_attribute(name, before)
-    if not isinstance(model, keras.Model):
-        raise archive_lib.ArchiveCorruptError(
-            f"The archive's config describes a {type(model).__name__}, not a keras.Model."
-        )
-    return model, pending
-
-
 def _compile_as_stored(model: keras.Model, config: dict) -> None:
     compile_config = config.get("compile_config")
     if not compile_config:
@@ -263,7 +232,9 @@ def load(path: str | os.PathLike | bytes, *, max_params: int = DEFAULT_MAX_PARAM
         )
     import keras_archs.applications  # noqa: F401  (registers the zoo's custom layers the config may name)
 
-    model, pending = _build_unallocated(stored.config)
+    model, pending = weights_lib.build_unallocated(
+        stored.config, archive_lib.ArchiveCorruptError, "The archive's model config"
+    )
     keys = weight_keys(model)
     missing = [key for key, _ in keys if key not in stored.tensors]
     extra = sorted(set(stored.tensors) - {key for key, _ in keys})

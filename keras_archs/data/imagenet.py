@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import struct
 from typing import Any
 
 import tensorflow as tf
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_SIZE",
     "DEFAULT_SHUFFLE_BUFFER",
     "TFRECORD_FEATURES",
+    "check_tfrecord_framing",
     "find_tfrecords",
     "parse_tfrecord",
     "imagenet",
@@ -75,6 +77,56 @@ def find_tfrecords(directory: str | os.PathLike, split: str) -> list[str]:
     if not directory.is_dir():
         return []
     return sorted(os.fspath(path) for path in directory.glob(f"{split}-*-of-*") if path.is_file())
+
+
+# A TFRecord is a sequence of [uint64 length, uint32 masked CRC-32C of the length, data, uint32 masked CRC-32C of the
+# data], little-endian (tensorflow/core/lib/io/record_writer.cc): 16 bytes of framing per record.
+_RECORD_HEADER = 12
+_RECORD_FRAMING = 16
+
+
+def check_tfrecord_framing(path: str | os.PathLike) -> int:
+    """Walks the record headers of a TFRecord file; returns its number of records.
+
+    TensorFlow's reader (2.21) crashes the whole process (a segmentation fault, no exception) on a record whose
+    length field, with a valid CRC, asks for more than a few hundred GB: a 12-byte crafted shard is enough (issue #13's
+    fuzz battery, tests/test_fuzz_formats.py). Every length must fit in the rest of the file, which this checks from
+    the headers alone (one 12-byte read per record: about a second for ImageNet's 1.28M training records).
+
+    Raises:
+        DatasetCorruptError: A record's header is cut short or its length runs past the end of the file.
+
+    Example:
+        >>> import os, tempfile
+        >>> path = os.path.join(tempfile.mkdtemp(), "validation-00000-of-00001")
+        >>> with tf.io.TFRecordWriter(path) as writer:
+        ...     writer.write(b"abc")
+        >>> check_tfrecord_framing(path)
+        1
+    """
+    size = os.path.getsize(path)
+    position = records = 0
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        while position < size:
+            header = os.pread(descriptor, _RECORD_HEADER, position)
+            if len(header) < _RECORD_HEADER:
+                raise sources.DatasetCorruptError(
+                    f"TFRecord file {os.fspath(path)} ends inside the header of record {records} (offset {position}): "
+                    "the file is truncated; re-copy it."
+                )
+            (length,) = struct.unpack_from("<Q", header)
+            if length > size - position - _RECORD_FRAMING:
+                raise sources.DatasetCorruptError(
+                    f"TFRecord file {os.fspath(path)}: record {records} (offset {position}) claims {length} bytes, "
+                    f"more than the {max(size - position - _RECORD_FRAMING, 0)} left in the file: the file is "
+                    "truncated or damaged; re-copy it."
+                )
+            position += _RECORD_FRAMING + length
+            records += 1
+    finally:
+        os.close(descriptor)
+    return records
 
 
 def parse_tfrecord(serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -139,6 +191,8 @@ def _find_source(split: str, data_dir: str | None) -> tuple[str, Any]:
     if data_dir is not None:
         files = find_tfrecords(data_dir, split)
         if files:
+            for path in files:  # before TensorFlow reads them: a crafted length crashes its reader
+                check_tfrecord_framing(path)
             return "tfrecord", files
         reason = "directory does not exist" if not pathlib.Path(data_dir).is_dir() else f"no {split}-*-of-* files"
         log.miss(f"{data_dir} (data_dir, TFRecord shards)", reason)

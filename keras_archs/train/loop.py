@@ -392,6 +392,10 @@ def train(
             "another out_dir."
         )
     out.mkdir(parents=True, exist_ok=True)
+    # Temporaries of a killed earlier run (a resumed run may not rewrite them).
+    for folder in (out, out / "checkpoints"):
+        if folder.is_dir():
+            _files.remove_stale_partials_in(folder)
     # Workers other than the chief write what every worker must write (saves may read distributed variables) to a
     # folder of their own that is deleted afterwards (TensorFlow's multi-worker guide).
     writes = out if placement.is_chief else pathlib.Path(tempfile.mkdtemp(prefix=f"keras_archs_{backup.name}_"))
