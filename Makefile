@@ -72,9 +72,13 @@ lint: install
 # Keras backend), so the log still ends with the main run's summary line; both must pass.
 BACKEND_LANE := $(BIN)/python -m pytest tests/backends -p no:cacheprovider -q
 
+# The default lane runs in PYTEST_WORKERS processes (pytest-xdist): its tests build graphs in single-threaded Python,
+# so two processes on two cores halve the wall time (docs/benchmarks.md). PYTEST_WORKERS=0 runs it in one process.
+PYTEST_WORKERS ?= 2
+
 test: install lint
 	KERAS_BACKEND=jax $(BACKEND_LANE) -m "not slow"
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q -n $(PYTEST_WORKERS)
 
 test-slow: install
 	KERAS_BACKEND=jax $(BACKEND_LANE) -m slow

@@ -19,6 +19,12 @@ from typing import Any, Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# TensorFlow's C++ start-up lines (oneDNN, CUDA probe) go to fd 2 past any log setting; pytest's capture would print
+# them after the summary line (with pytest-xdist, from the controller). Load it quietly, as the command line does.
+from keras_archs.cli import _start_tensorflow_quietly  # noqa: E402
+
+_start_tensorflow_quietly()
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
