@@ -240,6 +240,7 @@ def test_train_checkpoints_logs_and_resume(tmp_path):
     assert len((out / "log.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 
 
+@pytest.mark.slow  # 17 s (default lane budget, issue #14); strategy argument checks stay in the default lane
 @needs_fashion_mnist
 def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
     script = textwrap.dedent(
@@ -281,6 +282,7 @@ def test_cli_model_args_parse():
     assert applications.get_spec(args.model).family == "wide_resnet"
 
 
+@pytest.mark.slow  # 8 s of training (default lane budget, issue #14); the whole path runs in the slow lane
 @needs_fashion_mnist
 def test_mixed_precision_run_restores_the_policy(tmp_path):
     result = loop.train(
