@@ -218,6 +218,21 @@ def test_cli_backend_must_be_chosen_before_keras():
     assert (args.backend, args.augment, args.shuffle) == ("jax", False, True)
 
 
+def test_cli_backend_is_chosen_before_tensorflow_starts(tmp_path):
+    # A fresh `keras-archs train --backend jax`: the command line starts TensorFlow quietly before running a command,
+    # and importing TensorFlow imports Keras, so the backend must be set first (it was not: every --backend jax run
+    # failed with "must be chosen before Keras is imported").
+    script = (
+        "import keras_archs.cli as cli, sys; "
+        f"code = cli.main(['train', 'NoSuchModel', '--backend', 'jax', '--out', {str(tmp_path / 'run')!r}]); "
+        "import keras; print(code, keras.backend.backend())"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "KERAS_BACKEND"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.stdout.split()[-2:] == ["2", "jax"], done.stdout + done.stderr[-2000:]
+    assert "Unknown model 'NoSuchModel'" in done.stderr or "NoSuchModel" in done.stderr
+
+
 def train_command_parser():
     from keras_archs import cli
 

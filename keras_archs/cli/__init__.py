@@ -102,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.command_line = "keras-archs " + shlex.join(argv)  # recorded by train / compress
     try:
+        if getattr(args, "backend", None) is not None:  # `train --backend`: before TensorFlow (which imports Keras)
+            train.select_backend(args.backend)
         if not args.verbose:
             _start_tensorflow_quietly()
         return args.run(args)
