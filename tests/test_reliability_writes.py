@@ -162,7 +162,7 @@ from keras_archs.export import to_tflite
 inputs = keras.Input((8, 8, 3))
 x = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
 model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(x), name="run{run}")
-to_tflite(model, {dest!r}, labels=["a{run}", "b{run}", "c{run}"])
+to_tflite(model, {dest!r}, labels=["a{run}", "b{run}", "c{run}"], metadata=False)
 """
 
 
