@@ -387,15 +387,29 @@ def test_resume_after_a_worker_is_killed(tmp_path, uninterrupted):
 @pytest.mark.slow
 @needs_fashion_mnist
 def test_workers_resume_from_the_chief_when_their_backups_disagree(tmp_path, uninterrupted):
+    # The same 4-epoch command as the uninterrupted run (a shorter first run would stretch the learning-rate schedule
+    # to its own length), killed after the chief's second backup; worker 1 is then made to lag one epoch behind, as
+    # when a kill falls between two workers' backup writes.
     outs = [tmp_path / "w0", tmp_path / "w1"]
-    _finish(_start_workers(tmp_path, outs, [*RESUMABLE[:-1], "2"], "first"))  # epochs 1-2
+    workers = _start_workers(tmp_path, outs, RESUMABLE, "first")
+    deadline = time.monotonic() + WORKER_TIMEOUT
+    while _backup_epoch(outs[0] / "backup") < 2:
+        assert all(process.poll() is None for process, _ in workers), "a worker ended before the second backup"
+        assert time.monotonic() < deadline, "no second backup within the time limit"
+        time.sleep(0.2)
+    for process, log in workers:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        log.close()
+    chief_epoch = _backup_epoch(outs[0] / "backup")
+    assert 2 <= chief_epoch < 4, chief_epoch
     metadata = outs[1] / "backup_worker_1" / "training_metadata.json"
-    metadata.write_text(json.dumps({"epoch": 1, "batch": 0}))  # worker 1 was killed before its second backup
+    metadata.write_text(json.dumps({"epoch": chief_epoch - 1, "batch": 0}))
     logs = _finish(_start_workers(tmp_path, outs, [*RESUMABLE, "--resume"], "resumed"))
-    for text in logs:  # both went on from the chief's epoch 2 (worker 1 alone would run one epoch more and hang)
-        assert "every worker resumes from the chief's (epoch 2)" in text, text
+    for text in logs:  # both went on from the chief's epoch (worker 1 alone would run one epoch more and hang)
+        assert f"every worker resumes from the chief's (epoch {chief_epoch})" in text, text
     history = json.loads((outs[0] / "result.json").read_text())["history"]["loss"]
-    assert len(history) == 4 and None not in history  # epochs 1-2 from log.csv, 3-4 run after the resume
+    assert len(history) == 4 and all(value is not None for value in history[chief_epoch:])
     for ours, theirs in zip(_weights(outs[0] / "model.keras"), _weights(uninterrupted)):
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-6)
 
