@@ -121,6 +121,18 @@ _SQUEEZENET_1_0_SMALL_BITS = {
     "conv10": 7,
 }
 
+# What the four recipes of the Deep Compression SqueezeNet 1.0 share: the published model is already pruned (33 %
+# dense) and there is no data to prune further; codes chosen by the compensated quantizer on 96 synthetic images;
+# float16 biases and codebooks. They differ in their bits.
+_SQUEEZENET_1_0_IMAGENET = dict(
+    densities=None,
+    compensate=True,
+    calibration_images=96,
+    damp=0.1,
+    bias_dtype="float16",
+    codebook_dtype="float16",
+)
+
 RECIPES: dict[str, CompressionRecipe] = {
     recipe.name: recipe
     for recipe in (
@@ -129,12 +141,7 @@ RECIPES: dict[str, CompressionRecipe] = {
             # quantizer and Huffman-coded. Held out: 456,009 B, agreement 0.962 [0.932, 0.979], KL 0.009.
             name="squeezenet1_0_imagenet",
             bits=8,
-            densities=None,  # the published model is already pruned (33 % dense); no data to prune further
-            compensate=True,
-            calibration_images=96,
-            damp=0.1,
-            bias_dtype="float16",
-            codebook_dtype="float16",
+            **_SQUEEZENET_1_0_IMAGENET,
             source="Han et al. 2016 (pruning + k-means + Huffman), 8-bit codes as the published file; "
             "compensation as GPTQ (Frantar et al. 2023) on synthetic images; held-out figures in docs/compression.md",
         ),
@@ -145,12 +152,7 @@ RECIPES: dict[str, CompressionRecipe] = {
             # Tuning: 0.960, KL 0.011. Held out: 447,494 B, agreement 0.962 [0.932, 0.979], KL 0.011.
             name="squeezenet1_0_imagenet_tuned",
             bits={"fire4_expand3x3": 7, "fire6_expand3x3": 7, "fire7_expand3x3": 7, "*": 8},
-            densities=None,
-            compensate=True,
-            calibration_images=96,
-            damp=0.1,
-            bias_dtype="float16",
-            codebook_dtype="float16",
+            **_SQUEEZENET_1_0_IMAGENET,
             source="as squeezenet1_0_imagenet, bits allocated on the tuning photos (keras_archs.compress.fidelity); "
             "held-out figures in docs/compression.md",
         ),
@@ -158,24 +160,14 @@ RECIPES: dict[str, CompressionRecipe] = {
             # 7 bits everywhere. Held out: 402,385 B, agreement 0.932 [0.895, 0.957], KL 0.045.
             name="squeezenet1_0_imagenet_7bit",
             bits=7,
-            densities=None,
-            compensate=True,
-            calibration_images=96,
-            damp=0.1,
-            bias_dtype="float16",
-            codebook_dtype="float16",
+            **_SQUEEZENET_1_0_IMAGENET,
             source="as squeezenet1_0_imagenet with 7-bit codes; held-out figures in docs/compression.md",
         ),
         CompressionRecipe(
             # The former default (comment above): 373,404 B, agreement 0.928 [0.891, 0.954], KL 0.138.
             name="squeezenet1_0_imagenet_small",
             bits=_SQUEEZENET_1_0_SMALL_BITS,
-            densities=None,
-            compensate=True,
-            calibration_images=96,
-            damp=0.1,
-            bias_dtype="float16",
-            codebook_dtype="float16",
+            **_SQUEEZENET_1_0_IMAGENET,
             source="Han et al. 2016 (pruning + k-means + Huffman); bits per layer from a data-free sensitivity "
             "analysis (docs/compression.md); compensation as GPTQ (Frantar et al. 2023) on synthetic images",
         ),
